@@ -1,0 +1,89 @@
+//! What connectors observed: the real state of each target at one instant.
+
+use crate::digest::json_sha256;
+use crate::ids::TargetId;
+use crate::policy::Entitlement;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A fresh read of every target in the policy.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Observation {
+    pub observed_at: Timestamp,
+    pub targets: BTreeMap<TargetId, TargetObservation>,
+}
+
+impl Observation {
+    /// A digest of the durable part of the observation: accounts, login flags, entitlements and
+    /// credential ages. Sessions come and go every second, so they are left out; a saved plan
+    /// that acts on sessions is checked by planning again instead.
+    pub fn durable_digest(&self) -> String {
+        let durable: BTreeMap<&TargetId, BTreeMap<&String, DurableAccount<'_>>> = self
+            .targets
+            .iter()
+            .map(|(id, target)| {
+                let accounts = target
+                    .accounts
+                    .iter()
+                    .map(|(name, account)| {
+                        (
+                            name,
+                            DurableAccount {
+                                login_enabled: account.login_enabled,
+                                entitlements: &account.entitlements,
+                                credential_set_at: account.credential_set_at,
+                                owned_objects: account.owned_objects,
+                            },
+                        )
+                    })
+                    .collect();
+                (id, accounts)
+            })
+            .collect();
+        json_sha256(&durable)
+    }
+}
+
+#[derive(Serialize)]
+struct DurableAccount<'a> {
+    login_enabled: bool,
+    entitlements: &'a BTreeSet<Entitlement>,
+    credential_set_at: Option<Timestamp>,
+    owned_objects: u64,
+}
+
+/// One target's accounts as read on a fresh connection.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TargetObservation {
+    pub target: TargetId,
+    pub observed_at: Timestamp,
+    /// Every account in the connector's scope, by name: all login accounts except built-in ones
+    /// and enact's own admin account, plus every declared account whether it can log in or not.
+    pub accounts: BTreeMap<String, ObservedAccount>,
+}
+
+/// One account as it exists on its target.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ObservedAccount {
+    pub name: String,
+    pub login_enabled: bool,
+    pub entitlements: BTreeSet<Entitlement>,
+    /// When the current credential was set, where the target records it; `None` means unknown.
+    pub credential_set_at: Option<Timestamp>,
+    pub sessions: Vec<ObservedSession>,
+    /// How many objects the account owns.
+    pub owned_objects: u64,
+}
+
+/// An open session of an account.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObservedSession {
+    /// The target's id for the session (for PostgreSQL, the backend process id).
+    pub id: String,
+    pub started_at: Timestamp,
+    /// When the session last became idle, if it is idle now.
+    pub idle_since: Option<Timestamp>,
+    pub application_name: String,
+    pub client_addr: Option<String>,
+}

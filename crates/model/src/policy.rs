@@ -1,0 +1,247 @@
+//! The resolved policy: what the declared state is. Built only by the policy parser, after every
+//! check has passed, so code that receives a [`Policy`] may rely on its invariants: every
+//! account's target exists, names are unique, and durations are positive.
+
+use crate::ids::{NhiId, TargetId};
+use crate::time::Duration;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+/// A checked policy.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Policy {
+    /// SHA-256 of the policy file's bytes; a saved plan records it to detect a changed policy.
+    pub digest: String,
+    pub targets: BTreeMap<TargetId, Target>,
+    pub identities: BTreeMap<NhiId, Identity>,
+    pub limits: Limits,
+}
+
+impl Policy {
+    /// Every declared account on `target`, with the identity it belongs to.
+    pub fn accounts_on<'a>(
+        &'a self,
+        target: &'a TargetId,
+    ) -> impl Iterator<Item = (&'a Identity, &'a Account)> + 'a {
+        self.identities.values().flat_map(move |identity| {
+            identity
+                .accounts
+                .iter()
+                .filter(move |account| &account.target == target)
+                .map(move |account| (identity, account))
+        })
+    }
+}
+
+/// Per-run limits that guard against surprises.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Limits {
+    /// The maximum number of destructive actions (revoke, disable, delete) in one run unless the
+    /// command line raises it.
+    pub max_destructive: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_destructive: 10 }
+    }
+}
+
+/// A named connection to a system whose identities enact manages.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Target {
+    pub id: TargetId,
+    /// The connector kind, such as `postgres`.
+    pub kind: String,
+    /// Where the target listens, in the connector's own form (for PostgreSQL, `host:port`).
+    pub endpoint: String,
+    /// The database, mount or base the connector works in, where the kind has one.
+    pub database: Option<String>,
+    /// The account enact signs in as.
+    pub admin_user: String,
+    /// Where the admin credential is read from at run time. Never inline in the policy.
+    pub admin_credential: CredentialSource,
+    /// What to do with accounts found on this target that no identity declares.
+    pub unmanaged: UnmanagedPolicy,
+    /// How long verification keeps retrying a probe that is not yet confirmed, for targets that
+    /// apply changes with a delay.
+    pub verify_window: Duration,
+}
+
+/// Where a credential is read from at run time.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSource {
+    /// An environment variable.
+    Env(String),
+    /// A file whose whole content, less one trailing newline, is the credential.
+    File(PathBuf),
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialSource::Env(name) => write!(f, "environment variable `{name}`"),
+            CredentialSource::File(path) => write!(f, "file `{}`", path.display()),
+        }
+    }
+}
+
+/// The handling of accounts that exist on a target but are not declared.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct UnmanagedPolicy {
+    pub action: UnmanagedAction,
+    /// Glob patterns (`*` and `?`) of account names to leave alone entirely.
+    pub ignore: Vec<String>,
+}
+
+/// What the plan does with an undeclared account.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnmanagedAction {
+    /// List it in the plan and in `status`; change nothing.
+    #[default]
+    Report,
+    /// Disable its login and end its sessions.
+    Disable,
+}
+
+/// A non-human identity and its accounts across targets.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Identity {
+    pub id: NhiId,
+    pub owner: String,
+    pub purpose: String,
+    pub state: LifecycleState,
+    pub accounts: Vec<Account>,
+}
+
+/// The lifecycle state an identity should be in.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum LifecycleState {
+    /// Exists, can log in, holds exactly its entitlements.
+    Active,
+    /// Exists but cannot log in and has no open session.
+    Disabled,
+    /// Removed from every target, with its secrets purged.
+    Decommissioned,
+}
+
+impl fmt::Display for LifecycleState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LifecycleState::Active => "active",
+            LifecycleState::Disabled => "disabled",
+            LifecycleState::Decommissioned => "decommissioned",
+        })
+    }
+}
+
+/// One identity's account on one target.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Account {
+    pub target: TargetId,
+    /// The account's name on the target (for PostgreSQL, the role name).
+    pub name: String,
+    /// The exact set of entitlements. Anything else present on the target is revoked.
+    pub entitlements: BTreeSet<Entitlement>,
+    pub credential: Option<CredentialPolicy>,
+    pub sessions: Option<SessionPolicy>,
+    /// What deleting the account does with objects it owns.
+    pub owned_objects: OwnedObjects,
+}
+
+/// A right held by an account.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Entitlement {
+    /// Membership in a group (for PostgreSQL, a role granted to the account).
+    Membership { group: String },
+    /// A privilege on an object, such as `SELECT` on table `public.orders`.
+    Privilege { privilege: String, object: ObjectRef },
+    /// A target-specific rule kept as text, for targets whose rights are not privileges.
+    Rule { rule: String },
+}
+
+impl fmt::Display for Entitlement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entitlement::Membership { group } => write!(f, "member of {group}"),
+            Entitlement::Privilege { privilege, object } => write!(f, "{privilege} on {object}"),
+            Entitlement::Rule { rule } => write!(f, "rule {rule}"),
+        }
+    }
+}
+
+/// An object a privilege applies to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    /// The object kind: `database`, `schema`, `table` or `sequence`.
+    pub kind: String,
+    /// The object's name; tables and sequences are schema-qualified.
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.name)
+    }
+}
+
+/// How an account's credential is managed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CredentialPolicy {
+    pub kind: CredentialKind,
+    /// Rotate once the credential is older than this.
+    pub max_age: Option<Duration>,
+    /// Where a new value is delivered.
+    pub sink: SinkRef,
+}
+
+/// The kind of credential.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    Password,
+}
+
+/// The designated store for a credential's current value.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkRef {
+    /// A local file, written atomically with mode 0600.
+    File { path: PathBuf },
+}
+
+impl fmt::Display for SinkRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SinkRef::File { path } => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
+/// Limits on an account's sessions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct SessionPolicy {
+    /// Sessions older than this are ended.
+    pub max_lifetime: Option<Duration>,
+    /// Sessions idle longer than this are ended.
+    pub idle_limit: Option<Duration>,
+    /// Whether rotating the credential also ends the sessions opened before it.
+    pub end_on_rotation: bool,
+}
+
+/// What deleting an account does with the objects it owns.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnedObjects {
+    /// Fail the deletion if the account owns anything.
+    #[default]
+    Refuse,
+    /// Hand every owned object to the named account first.
+    ReassignTo(String),
+}
