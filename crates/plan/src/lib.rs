@@ -1,1 +1,75 @@
-//! Placeholder; see the crate description.
+//! The planner: a pure function from (policy, observation) to a plan.
+//!
+//! Given the same inputs it returns the same actions in the same order with the same ids. It
+//! reads no clock: "now" is the instant of the observation. Within one account, actions follow
+//! a fixed order (create, enable, grant, revoke, rotate, end sessions, disable, delete), and an
+//! action that needs the account to exist depends on the action that creates it.
+
+mod account;
+mod unmanaged;
+
+use enact_model::{Action, Observation, Plan, Policy, UnmanagedFinding};
+use std::fmt;
+
+pub use account::plan_account;
+
+/// A reason the planner could not plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// A target in the policy has no observation, so nothing about it can be decided.
+    MissingObservation { target: String },
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::MissingObservation { target } => {
+                write!(f, "target `{target}` was not observed, so no plan can be made for it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// Computes the plan that brings `observation` to the state `policy` declares.
+pub fn plan(policy: &Policy, observation: &Observation) -> Result<Plan, PlanError> {
+    let now = observation.observed_at;
+    let mut actions: Vec<Action> = Vec::new();
+    let mut findings: Vec<UnmanagedFinding> = Vec::new();
+
+    for (target_id, target) in &policy.targets {
+        let observed = observation
+            .targets
+            .get(target_id)
+            .ok_or_else(|| PlanError::MissingObservation {
+                target: target_id.to_string(),
+            })?;
+
+        let mut declared: Vec<_> = policy.accounts_on(target_id).collect();
+        declared.sort_by(|a, b| (&a.0.id, &a.1.name).cmp(&(&b.0.id, &b.1.name)));
+        for (identity, account) in declared {
+            let found = observed.accounts.get(&account.name);
+            actions.extend(plan_account(identity, account, found, now));
+        }
+
+        let (unmanaged_actions, unmanaged_findings) =
+            unmanaged::plan_unmanaged(policy, target, observed);
+        actions.extend(unmanaged_actions);
+        findings.extend(unmanaged_findings);
+    }
+
+    let observation_digest = observation.durable_digest();
+    let id = Plan::compute_id(&policy.digest, &observation_digest, &actions);
+    Ok(Plan {
+        id,
+        created_at: now,
+        policy_digest: policy.digest.clone(),
+        observation_digest,
+        actions,
+        unmanaged: findings,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,197 @@
+//! Planning for one declared account.
+
+use enact_model::{
+    Account, Action, ActionId, ActionKind, Identity, LifecycleState, ObservedAccount,
+    SessionSelector, Timestamp,
+};
+use std::collections::BTreeSet;
+use tracing::debug;
+
+/// Collects actions for one account, giving each its stable id.
+struct Builder<'a> {
+    identity: &'a Identity,
+    account: &'a Account,
+    actions: Vec<Action>,
+    created_by: Option<ActionId>,
+}
+
+impl Builder<'_> {
+    fn push(&mut self, kind: ActionKind, reason: String) {
+        let id = Action::stable_id(&self.account.target, &self.account.name, &kind);
+        debug!(
+            nhi = %self.identity.id,
+            target = %self.account.target,
+            account = %self.account.name,
+            action = kind.verb(),
+            %reason,
+            "planned action"
+        );
+        let depends_on = self.created_by.iter().cloned().collect();
+        if matches!(kind, ActionKind::CreateAccount { .. }) {
+            self.created_by = Some(id.clone());
+        }
+        self.actions.push(Action {
+            id,
+            target: self.account.target.clone(),
+            identity: Some(self.identity.id.clone()),
+            account: self.account.name.clone(),
+            kind,
+            reason,
+            depends_on,
+        });
+    }
+}
+
+/// Plans the actions that bring one account to its declared state. `found` is the account as
+/// observed, or `None` when it does not exist; `now` is the instant of the observation.
+pub fn plan_account(
+    identity: &Identity,
+    account: &Account,
+    found: Option<&ObservedAccount>,
+    now: Timestamp,
+) -> Vec<Action> {
+    let mut builder = Builder {
+        identity,
+        account,
+        actions: Vec::new(),
+        created_by: None,
+    };
+
+    match (identity.state, found) {
+        (LifecycleState::Decommissioned, None) => {}
+        (LifecycleState::Decommissioned, Some(_)) => {
+            builder.push(
+                ActionKind::DeleteAccount {
+                    owned_objects: account.owned_objects.clone(),
+                    purge: account.credential.as_ref().map(|c| c.sink.clone()),
+                },
+                format!("identity `{}` is decommissioned", identity.id),
+            );
+        }
+        (state, None) => {
+            let login = state == LifecycleState::Active;
+            let sink = if login {
+                account.credential.as_ref().map(|c| c.sink.clone())
+            } else {
+                None
+            };
+            builder.push(
+                ActionKind::CreateAccount { login, sink },
+                "declared account does not exist".to_string(),
+            );
+            plan_entitlements(&mut builder, &BTreeSet::new());
+        }
+        (state, Some(observed)) => {
+            if state == LifecycleState::Active && !observed.login_enabled {
+                builder.push(
+                    ActionKind::EnableLogin,
+                    "login is disabled but the identity is active".to_string(),
+                );
+            }
+            plan_entitlements(&mut builder, &observed.entitlements);
+            if state == LifecycleState::Active {
+                plan_credential(&mut builder, observed, now);
+                plan_sessions(&mut builder, observed, now);
+            } else if observed.login_enabled {
+                builder.push(
+                    ActionKind::DisableLogin,
+                    format!("identity `{}` is disabled but its login is enabled", identity.id),
+                );
+            } else if !observed.sessions.is_empty() {
+                builder.push(
+                    ActionKind::EndSessions {
+                        selector: SessionSelector::All,
+                    },
+                    format!(
+                        "identity `{}` is disabled but has {} open session(s)",
+                        identity.id,
+                        observed.sessions.len()
+                    ),
+                );
+            }
+        }
+    }
+    builder.actions
+}
+
+fn plan_entitlements(builder: &mut Builder<'_>, present: &BTreeSet<enact_model::Entitlement>) {
+    let declared = &builder.account.entitlements;
+    for entitlement in declared.difference(present) {
+        builder.push(
+            ActionKind::Grant {
+                entitlement: entitlement.clone(),
+            },
+            "declared but not held".to_string(),
+        );
+    }
+    for entitlement in present.difference(declared) {
+        builder.push(
+            ActionKind::Revoke {
+                entitlement: entitlement.clone(),
+            },
+            "held but not declared (least privilege)".to_string(),
+        );
+    }
+}
+
+fn plan_credential(builder: &mut Builder<'_>, observed: &ObservedAccount, now: Timestamp) {
+    let Some(credential) = &builder.account.credential else {
+        return;
+    };
+    let reason = match (observed.credential_set_at, credential.max_age) {
+        (None, _) => Some("credential age unknown: enact has not set it".to_string()),
+        (Some(set_at), Some(max_age)) if now.since(set_at) > max_age => Some(format!(
+            "credential age {} exceeds max_age {max_age}",
+            now.since(set_at)
+        )),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        let end_sessions = builder
+            .account
+            .sessions
+            .as_ref()
+            .is_some_and(|s| s.end_on_rotation);
+        builder.push(
+            ActionKind::RotateCredential {
+                sink: credential.sink.clone(),
+                end_sessions,
+            },
+            reason,
+        );
+    }
+}
+
+fn plan_sessions(builder: &mut Builder<'_>, observed: &ObservedAccount, now: Timestamp) {
+    let Some(policy) = builder.account.sessions.clone() else {
+        return;
+    };
+    if let Some(max_lifetime) = policy.max_lifetime {
+        let selector = SessionSelector::OlderThan { max_lifetime };
+        let over = count_matching(observed, &selector, now);
+        if over > 0 {
+            builder.push(
+                ActionKind::EndSessions { selector },
+                format!("{over} session(s) older than max_lifetime {max_lifetime}"),
+            );
+        }
+    }
+    if let Some(idle_limit) = policy.idle_limit {
+        let selector = SessionSelector::IdleLongerThan { idle_limit };
+        let over = count_matching(observed, &selector, now);
+        if over > 0 {
+            builder.push(
+                ActionKind::EndSessions { selector },
+                format!("{over} session(s) idle longer than idle_limit {idle_limit}"),
+            );
+        }
+    }
+}
+
+fn count_matching(observed: &ObservedAccount, selector: &SessionSelector, now: Timestamp) -> usize {
+    observed
+        .sessions
+        .iter()
+        .filter(|s| selector.matches(s.started_at, s.idle_since, now))
+        .count()
+}
