@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 use enact_model::{
-    Entitlement, FingerprintKey, ObservedAccount, ObservedSession, OwnedObjects, Secret,
+    Entitlement, Fingerprint, FingerprintKey, ObservedAccount, ObservedSession, OwnedObjects, Secret,
     SessionSelector, TargetId, TargetObservation, Timestamp,
 };
 use std::error::Error as StdError;
@@ -201,19 +201,37 @@ pub trait Sink: Send + Sync {
     /// Reads the staged value, if any.
     async fn read_staged(&self, key: &FingerprintKey) -> Result<Option<Secret>, ConnectorError>;
 
-    /// Makes the staged value current, atomically. Succeeds if nothing is staged and the
-    /// current value already has `expected`'s fingerprint.
-    async fn promote(&self, expected: &enact_model::Fingerprint) -> Result<(), ConnectorError>;
+    /// Makes the staged value current and keeps the value it replaces as the previous one, so
+    /// the verifier can prove the previous value is rejected. Succeeds without change if
+    /// nothing is staged and the current value already has the `expected` fingerprint, so a
+    /// resumed run can repeat it.
+    async fn promote(
+        &self,
+        expected: &Fingerprint,
+        key: &FingerprintKey,
+    ) -> Result<(), ConnectorError>;
 
     /// Reads the current value, if any.
     async fn read_current(&self, key: &FingerprintKey) -> Result<Option<Secret>, ConnectorError>;
 
+    /// Reads the previous value kept by the last promotion, if any.
+    async fn read_previous(&self, key: &FingerprintKey) -> Result<Option<Secret>, ConnectorError>;
+
     /// Removes the staged value, if any.
     async fn discard_staged(&self) -> Result<(), ConnectorError>;
 
-    /// Removes every value the sink holds.
+    /// Removes the previous value, if any.
+    async fn discard_previous(&self) -> Result<(), ConnectorError>;
+
+    /// Removes every value the sink holds: current, staged and previous.
     async fn purge(&self) -> Result<(), ConnectorError>;
 
-    /// Whether the sink still holds any value, staged or current.
-    async fn holds_any(&self) -> Result<bool, ConnectorError>;
+    /// The fingerprints of every value the sink still holds, staged, current or previous.
+    async fn held_fingerprints(
+        &self,
+        key: &FingerprintKey,
+    ) -> Result<Vec<Fingerprint>, ConnectorError>;
+
+    /// Where the sink keeps its values, for messages.
+    fn describe(&self) -> String;
 }
