@@ -1,1 +1,229 @@
-//! Placeholder; see the crate description.
+//! The PostgreSQL connector: login roles as accounts, role memberships and object privileges
+//! as entitlements, SCRAM-SHA-256 passwords as credentials, and backends as sessions.
+//!
+//! # Rights the admin role needs (PostgreSQL 15)
+//!
+//! The admin role need not be a superuser. `scripts/pg.sh` creates `enact_admin` with exactly
+//! these rights, each found necessary by trying the operation without it:
+//!
+//! - `LOGIN CREATEROLE`: create, alter and drop non-superuser roles, set their passwords and
+//!   login flags, and grant or revoke membership in any non-superuser role. Roles with the
+//!   SUPERUSER, REPLICATION or BYPASSRLS attribute cannot be changed (SQLSTATE 42501, reported
+//!   as [`ErrorKind::Denied`]).
+//! - Membership in `pg_read_all_stats`: read `state`, `client_addr` and the other columns of
+//!   other roles' rows in `pg_stat_activity`.
+//! - Membership in `pg_signal_backend`: end other roles' sessions with `pg_terminate_backend`.
+//! - `GRANT SET ON PARAMETER enact.credential_set_at`: in PostgreSQL 15 only a superuser or a
+//!   role granted SET on it may store a custom setting with `ALTER ROLE ... SET`. The
+//!   connector records each password's set time in that per-role setting, because PostgreSQL
+//!   records none.
+//! - Ownership of the database, or the grant option on every object whose privileges it
+//!   manages. Without it GRANT and REVOKE only warn (SQLSTATE 01007 and 01006) and change
+//!   nothing; the connector turns those warnings into [`ErrorKind::Denied`]. In PostgreSQL 15
+//!   the database owner also controls the `public` schema, which `pg_database_owner` owns.
+//!
+//! Deleting a role needs membership in it and in the role that receives its objects, because
+//! REASSIGN OWNED and DROP OWNED require both. A CREATEROLE admin grants itself those
+//! memberships inside the deleting transaction, so they never outlive it.
+//!
+//! # Connections
+//!
+//! Change operations share one admin connection, opened on first use and opened again when it
+//! closes; they run one at a time. `observe`, `read_account`, `list_sessions` and
+//! `probe_login` open a new connection for each call. Only plain TCP without TLS is
+//! supported.
+//!
+//! NOTE: the recorded credential set time is written only by this connector. A password
+//! changed by other means keeps the older record, so its age is overstated until the next
+//! rotation through enact.
+
+mod change;
+mod connect;
+mod read;
+mod sql;
+
+use async_trait::async_trait;
+use connect::Endpoint;
+use enact_connector::{Capabilities, Connector, ConnectorError, ErrorKind, LoginProbe, Rejection};
+use enact_model::{
+    Entitlement, FingerprintKey, ObservedAccount, ObservedSession, OwnedObjects, Secret,
+    SessionSelector, Target, TargetId, TargetObservation, Timestamp,
+};
+use tokio::sync::Mutex;
+use tokio_postgres::error::SqlState;
+
+pub use read::CREDENTIAL_SET_AT;
+
+/// A connector to one PostgreSQL database, acting as a CREATEROLE admin role.
+pub struct PostgresConnector {
+    target: TargetId,
+    endpoint: Endpoint,
+    admin_user: String,
+    admin_password: Secret,
+    /// The shared connection for change operations; `None` until first use or after it broke.
+    admin: Mutex<Option<connect::NoticedClient>>,
+}
+
+impl PostgresConnector {
+    /// Builds a connector for `target`, which names the server as `host:port`, the database
+    /// and the admin role. No connection is opened until the first operation.
+    ///
+    /// `key` is accepted so that every connector is built alike; this one needs no fingerprints
+    /// of its own, because each [`Secret`] it receives already carries its fingerprint.
+    pub fn new(
+        target: &Target,
+        admin_password: Secret,
+        _key: FingerprintKey,
+    ) -> Result<Self, ConnectorError> {
+        let database = target.database.as_deref().ok_or_else(|| {
+            ConnectorError::new(
+                ErrorKind::Invalid,
+                format!("target `{}` names no database", target.id),
+            )
+        })?;
+        sql::check_name("database", database)?;
+        sql::check_name("admin role", &target.admin_user)?;
+        Ok(PostgresConnector {
+            target: target.id.clone(),
+            endpoint: Endpoint::parse(&target.endpoint, database)?,
+            admin_user: target.admin_user.clone(),
+            admin_password,
+            admin: Mutex::new(None),
+        })
+    }
+
+    /// Opens a new admin connection for one read.
+    async fn fresh_admin_client(&self) -> Result<tokio_postgres::Client, ConnectorError> {
+        // The admin password is needed to authenticate the new connection.
+        let password = self.admin_password.expose();
+        self.endpoint
+            .connect(&self.admin_user, password)
+            .await
+            .map_err(|e| e.into_connector_error(&format!("as admin `{}`", self.admin_user)))
+    }
+}
+
+#[async_trait]
+impl Connector for PostgresConnector {
+    fn target(&self) -> &TargetId {
+        &self.target
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            credential_age: true,
+            login_probe: true,
+            sessions: true,
+        }
+    }
+
+    async fn observe(&self, declared: &[String]) -> Result<TargetObservation, ConnectorError> {
+        let mut client = self.fresh_admin_client().await?;
+        let snapshot = read::read_accounts(&mut client, read::Scope::Observe { declared }).await?;
+        tracing::debug!(target = %self.target, accounts = snapshot.accounts.len(), "observed");
+        Ok(TargetObservation {
+            target: self.target.clone(),
+            observed_at: snapshot.observed_at,
+            accounts: snapshot.accounts,
+        })
+    }
+
+    async fn read_account(&self, account: &str) -> Result<Option<ObservedAccount>, ConnectorError> {
+        let mut client = self.fresh_admin_client().await?;
+        let mut snapshot = read::read_accounts(&mut client, read::Scope::One(account)).await?;
+        tracing::debug!(target = %self.target, account, "account read");
+        Ok(snapshot.accounts.remove(account))
+    }
+
+    async fn list_sessions(&self, account: &str) -> Result<Vec<ObservedSession>, ConnectorError> {
+        let client = self.fresh_admin_client().await?;
+        let Some(oid) = read::role_oid(&client, account).await? else {
+            return Ok(Vec::new());
+        };
+        let mut sessions = read::read_sessions(&client, &[oid]).await?;
+        Ok(sessions.remove(&oid).unwrap_or_default())
+    }
+
+    async fn create_account(
+        &self,
+        account: &str,
+        login: bool,
+        credential: Option<&Secret>,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        self.create_account_impl(account, login, credential, now)
+            .await
+    }
+
+    async fn grant(&self, account: &str, entitlement: &Entitlement) -> Result<(), ConnectorError> {
+        self.grant_impl(account, entitlement).await
+    }
+
+    async fn revoke(&self, account: &str, entitlement: &Entitlement) -> Result<(), ConnectorError> {
+        self.revoke_impl(account, entitlement).await
+    }
+
+    async fn set_credential(
+        &self,
+        account: &str,
+        credential: &Secret,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        self.set_credential_impl(account, credential, now).await
+    }
+
+    async fn set_login(&self, account: &str, enabled: bool) -> Result<(), ConnectorError> {
+        self.set_login_impl(account, enabled).await
+    }
+
+    async fn end_sessions(
+        &self,
+        account: &str,
+        selector: &SessionSelector,
+        now: Timestamp,
+    ) -> Result<Vec<ObservedSession>, ConnectorError> {
+        self.end_sessions_impl(account, selector, now).await
+    }
+
+    async fn delete_account(
+        &self,
+        account: &str,
+        owned: &OwnedObjects,
+    ) -> Result<(), ConnectorError> {
+        self.delete_account_impl(account, owned).await
+    }
+
+    async fn probe_login(&self, account: &str, credential: &Secret) -> LoginProbe {
+        // The probe must present the credential itself to learn whether the server accepts it.
+        let password = credential.expose();
+        let outcome = match self.endpoint.connect(account, password).await {
+            Ok(client) => {
+                // Dropping the client sends Terminate and closes the session.
+                drop(client);
+                LoginProbe::Accepted
+            }
+            Err(error) => match error.code() {
+                Some(code) if *code == SqlState::INVALID_PASSWORD => {
+                    LoginProbe::Rejected(Rejection::InvalidCredential)
+                }
+                // 28000 is what a NOLOGIN role gets once its password has been checked.
+                Some(code) if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+                    LoginProbe::Rejected(Rejection::LoginDisabled)
+                }
+                _ => LoginProbe::Unavailable {
+                    reason: error
+                        .into_connector_error(&format!("as `{account}`"))
+                        .message,
+                },
+            },
+        };
+        tracing::debug!(
+            target = %self.target,
+            account,
+            credential = %credential.fingerprint().short(),
+            outcome = ?outcome,
+            "login probed"
+        );
+        outcome
+    }
+}
