@@ -1,1 +1,76 @@
-//! Placeholder; see the crate description.
+//! Execute: durable, resumable execution of a plan, each action verified and recorded.
+//!
+//! Invariants this crate keeps:
+//! - A step's intent is in the journal before its side effect, and its result after.
+//! - A step whose result is journaled is never run again; one with only an intent is run again,
+//!   which is safe because steps are idempotent.
+//! - Only transient errors are retried, a bounded number of times, with exponential backoff and
+//!   jitter.
+//! - An action's status becomes verified only from a [`enact_model::Verdict::Verified`], which
+//!   only [`enact_model::judge`] can produce, and only after its evidence record is written.
+
+mod engine;
+pub mod journal;
+mod steps;
+
+pub use engine::{ActionResult, ExecuteError, ExecuteOptions, Executor, RunReport};
+pub use journal::{ActionStatus, JournaledStep, LastVerified, ResumableAction, StateStore, StepResult, StoreError};
+pub use steps::{steps_of, Step, StepState};
+
+use enact_connector::{ConnectorError, Sink};
+use enact_evidence::ActionRecord;
+use enact_model::{Action, FingerprintKey, Secret, SinkRef};
+use rand::distributions::Alphanumeric;
+use rand::rngs::OsRng;
+use rand::Rng;
+
+/// The source of new credential values, so tests can supply their own.
+pub trait SecretGenerator: Send + Sync {
+    /// A new credential value, fingerprinted under `key`.
+    fn generate(&self, key: &FingerprintKey) -> Secret;
+}
+
+/// Generates 40 alphanumeric characters (about 238 bits) from the operating system's CSPRNG.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsSecretGenerator;
+
+impl SecretGenerator for OsSecretGenerator {
+    fn generate(&self, key: &FingerprintKey) -> Secret {
+        let value: String = OsRng
+            .sample_iter(&Alphanumeric)
+            .take(40)
+            .map(char::from)
+            .collect();
+        Secret::new(value, key)
+    }
+}
+
+/// Opens the sink a [`SinkRef`] names.
+pub trait SinkResolver: Send + Sync {
+    /// The sink for `sink`.
+    fn open(&self, sink: &SinkRef) -> Result<Box<dyn Sink>, ConnectorError>;
+}
+
+/// Where the executor writes one evidence record per judged or failed action.
+pub trait EvidenceWriter: Send + Sync {
+    /// Appends `record` so that it survives the process being killed, and returns its sequence
+    /// number.
+    fn append_action(&self, record: &ActionRecord<'_>) -> Result<u64, String>;
+}
+
+/// Receives progress for a person watching the run.
+pub trait Progress: Send + Sync {
+    /// An action is about to start.
+    fn started(&self, action: &Action);
+    /// An action ended with `status`; `reason` explains a status other than verified.
+    fn finished(&self, action: &Action, status: ActionStatus, reason: Option<&str>);
+}
+
+/// Progress that shows nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn started(&self, _action: &Action) {}
+    fn finished(&self, _action: &Action, _status: ActionStatus, _reason: Option<&str>) {}
+}

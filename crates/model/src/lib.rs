@@ -22,5 +22,5 @@ pub use policy::{
     Policy, SessionPolicy, SinkRef, Target, UnmanagedAction, UnmanagedPolicy,
 };
 pub use secret::{Fingerprint, FingerprintKey, Secret};
-pub use time::{Duration, Timestamp};
-pub use verdict::{Probe, ProbeOutcome, Verdict, Verified};
+pub use time::{Clock, Duration, SystemClock, Timestamp};
+pub use verdict::{judge, Probe, ProbeOutcome, Verdict, Verified};

@@ -1,0 +1,297 @@
+//! The steps of each action kind and how each one is performed.
+//!
+//! Steps are idempotent. A credential is staged in its sink before the target is changed and
+//! promoted after, so whatever point a run is killed at, either the sink's current value still
+//! works or the staged value can be read back and applied again.
+
+use crate::journal::StepResult;
+use crate::SecretGenerator;
+use enact_connector::{Connector, ConnectorError, DeliveryMeta, ErrorKind, Sink};
+use enact_model::{
+    Action, ActionKind, Clock, Fingerprint, FingerprintKey, ObservedSession, Secret, SessionSelector,
+    Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+/// A named step of an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    ListSessions,
+    StageCredential,
+    CreateAccount,
+    SetCredential,
+    PromoteCredential,
+    Grant,
+    Revoke,
+    EnableLogin,
+    DisableLogin,
+    EndSessions,
+    DeleteAccount,
+    PurgeSink,
+    DiscardPrevious,
+}
+
+impl Step {
+    /// The step's name in the journal and the evidence.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::ListSessions => "list-sessions",
+            Step::StageCredential => "stage-credential",
+            Step::CreateAccount => "create-account",
+            Step::SetCredential => "set-credential",
+            Step::PromoteCredential => "promote-credential",
+            Step::Grant => "grant",
+            Step::Revoke => "revoke",
+            Step::EnableLogin => "enable-login",
+            Step::DisableLogin => "disable-login",
+            Step::EndSessions => "end-sessions",
+            Step::DeleteAccount => "delete-account",
+            Step::PurgeSink => "purge-sink",
+            Step::DiscardPrevious => "discard-previous",
+        }
+    }
+
+    /// Whether this step changes who can get in, which makes its end time the instant the
+    /// verifier measures sessions against.
+    fn marks_effect(self) -> bool {
+        matches!(
+            self,
+            Step::CreateAccount
+                | Step::SetCredential
+                | Step::DisableLogin
+                | Step::EndSessions
+                | Step::DeleteAccount
+                | Step::Grant
+                | Step::Revoke
+                | Step::EnableLogin
+        )
+    }
+}
+
+/// The steps of `action`, in order. Clean-up after verification is not listed here.
+pub fn steps_of(action: &Action) -> Vec<Step> {
+    match &action.kind {
+        ActionKind::CreateAccount { sink: Some(_), .. } => {
+            vec![Step::StageCredential, Step::CreateAccount, Step::PromoteCredential]
+        }
+        ActionKind::CreateAccount { sink: None, .. } => vec![Step::CreateAccount],
+        ActionKind::Grant { .. } => vec![Step::Grant],
+        ActionKind::Revoke { .. } => vec![Step::Revoke],
+        ActionKind::RotateCredential { end_sessions, .. } => {
+            let mut steps = vec![
+                Step::ListSessions,
+                Step::StageCredential,
+                Step::SetCredential,
+                Step::PromoteCredential,
+            ];
+            if *end_sessions {
+                steps.push(Step::EndSessions);
+            }
+            steps
+        }
+        ActionKind::EndSessions { .. } => vec![Step::EndSessions],
+        ActionKind::DisableLogin => vec![Step::DisableLogin, Step::EndSessions],
+        ActionKind::EnableLogin => vec![Step::EnableLogin],
+        ActionKind::DeleteAccount { purge, .. } => {
+            let mut steps = vec![Step::DisableLogin, Step::EndSessions, Step::DeleteAccount];
+            if purge.is_some() {
+                steps.push(Step::PurgeSink);
+            }
+            steps
+        }
+    }
+}
+
+/// What the steps of one action have learned so far. Journaled in each step's result, so a
+/// resumed run restores it. Holds fingerprints and session descriptions, never a secret.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct StepState {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub new_fingerprint: Option<Fingerprint>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub previous_fingerprint: Option<Fingerprint>,
+    /// When the step that changed access ended; sessions are judged against this instant.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub effect_at: Option<Timestamp>,
+    /// Sessions open before a rotation.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sessions_before: Vec<ObservedSession>,
+    /// Sessions this action ended.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub ended: Vec<ObservedSession>,
+}
+
+impl StepState {
+    /// Folds a journaled result detail into the state.
+    pub fn merge(&mut self, detail: &serde_json::Value) {
+        if let Ok(other) = serde_json::from_value::<StepState>(detail.clone()) {
+            if other.new_fingerprint.is_some() {
+                self.new_fingerprint = other.new_fingerprint;
+            }
+            if other.previous_fingerprint.is_some() {
+                self.previous_fingerprint = other.previous_fingerprint;
+            }
+            if other.effect_at.is_some() {
+                self.effect_at = other.effect_at;
+            }
+            if !other.sessions_before.is_empty() {
+                self.sessions_before = other.sessions_before;
+            }
+            self.ended.extend(other.ended);
+        }
+    }
+}
+
+/// Everything a step needs to run.
+pub struct StepContext<'a> {
+    pub action: &'a Action,
+    pub connector: &'a dyn Connector,
+    pub sink: Option<&'a dyn Sink>,
+    pub key: &'a FingerprintKey,
+    pub generator: &'a dyn SecretGenerator,
+    pub clock: &'a dyn Clock,
+}
+
+fn missing_sink(action: &Action) -> ConnectorError {
+    ConnectorError::new(
+        ErrorKind::Invalid,
+        format!("action `{}` needs a credential sink but none is declared", action.id),
+    )
+}
+
+/// Reads the staged value that the stage step journaled, falling back to the current value if
+/// an earlier run promoted it already.
+async fn staged_value(ctx: &StepContext<'_>, state: &StepState) -> Result<Secret, ConnectorError> {
+    let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;
+    let expected = state.new_fingerprint.as_ref().ok_or_else(|| {
+        ConnectorError::new(ErrorKind::Other, "the journal holds no fingerprint for the staged credential")
+    })?;
+    for candidate in [sink.read_staged(ctx.key).await?, sink.read_current(ctx.key).await?]
+        .into_iter()
+        .flatten()
+    {
+        if candidate.fingerprint() == expected {
+            return Ok(candidate);
+        }
+    }
+    Err(ConnectorError::new(
+        ErrorKind::Conflict,
+        format!(
+            "{} no longer holds the staged credential {}",
+            sink.describe(),
+            expected.short()
+        ),
+    ))
+}
+
+/// Performs one step at `now` and returns what it learned.
+pub async fn perform(
+    step: Step,
+    ctx: &StepContext<'_>,
+    state: &StepState,
+    now: Timestamp,
+) -> Result<StepState, ConnectorError> {
+    let account = ctx.action.account.as_str();
+    let mut learned = StepState::default();
+    match step {
+        Step::ListSessions => {
+            learned.sessions_before = ctx.connector.list_sessions(account).await?;
+        }
+        Step::StageCredential => {
+            let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;
+            let previous = sink.read_current(ctx.key).await?;
+            let secret = ctx.generator.generate(ctx.key);
+            let meta = DeliveryMeta {
+                identity: ctx
+                    .action
+                    .identity
+                    .as_ref()
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                action_id: ctx.action.id.to_string(),
+            };
+            sink.stage(&secret, &meta).await?;
+            learned.new_fingerprint = Some(secret.fingerprint().clone());
+            learned.previous_fingerprint = previous.map(|p| p.fingerprint().clone());
+        }
+        Step::CreateAccount => {
+            let ActionKind::CreateAccount { login, sink } = &ctx.action.kind else {
+                return Err(ConnectorError::new(ErrorKind::Other, "create step on another action kind"));
+            };
+            let credential = match sink {
+                Some(_) => Some(staged_value(ctx, state).await?),
+                None => None,
+            };
+            ctx.connector
+                .create_account(account, *login, credential.as_ref(), now)
+                .await?;
+        }
+        Step::SetCredential => {
+            let credential = staged_value(ctx, state).await?;
+            ctx.connector.set_credential(account, &credential, now).await?;
+        }
+        Step::PromoteCredential => {
+            let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;
+            let expected = state.new_fingerprint.as_ref().ok_or_else(|| {
+                ConnectorError::new(ErrorKind::Other, "the journal holds no fingerprint to promote")
+            })?;
+            sink.promote(expected, ctx.key).await?;
+        }
+        Step::Grant | Step::Revoke => match &ctx.action.kind {
+            ActionKind::Grant { entitlement } => ctx.connector.grant(account, entitlement).await?,
+            ActionKind::Revoke { entitlement } => ctx.connector.revoke(account, entitlement).await?,
+            _ => return Err(ConnectorError::new(ErrorKind::Other, "entitlement step on another action kind")),
+        },
+        Step::EnableLogin => ctx.connector.set_login(account, true).await?,
+        Step::DisableLogin => ctx.connector.set_login(account, false).await?,
+        Step::EndSessions => {
+            let selector = match &ctx.action.kind {
+                ActionKind::EndSessions { selector } => selector.clone(),
+                ActionKind::RotateCredential { .. } => SessionSelector::StartedBefore {
+                    instant: state.effect_at.unwrap_or(now),
+                },
+                _ => SessionSelector::All,
+            };
+            learned.ended = ctx.connector.end_sessions(account, &selector, now).await?;
+        }
+        Step::DeleteAccount => {
+            let ActionKind::DeleteAccount { owned_objects, .. } = &ctx.action.kind else {
+                return Err(ConnectorError::new(ErrorKind::Other, "delete step on another action kind"));
+            };
+            ctx.connector.delete_account(account, owned_objects).await?;
+        }
+        Step::PurgeSink => {
+            let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;
+            sink.purge().await?;
+        }
+        Step::DiscardPrevious => {
+            let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;
+            sink.discard_previous().await?;
+        }
+    }
+    // Sessions are judged against the instant access changed. A change takes effect by the
+    // time its call returns, so that is the instant, except for ending sessions, whose
+    // selector was evaluated at the step's start. The end-sessions step of a rotation keeps
+    // the instant of the credential change.
+    if step == Step::EndSessions {
+        if !matches!(ctx.action.kind, ActionKind::RotateCredential { .. }) {
+            learned.effect_at = Some(now);
+        }
+    } else if step.marks_effect() {
+        learned.effect_at = Some(ctx.clock.now());
+    }
+    Ok(learned)
+}
+
+/// Wraps a step's outcome as a journal result.
+pub fn to_result(outcome: &Result<StepState, ConnectorError>) -> StepResult {
+    match outcome {
+        Ok(state) => StepResult::Ok {
+            detail: serde_json::to_value(state).unwrap_or(serde_json::Value::Null),
+        },
+        Err(error) => StepResult::Failed {
+            reason: error.to_string(),
+            transient: error.is_transient(),
+        },
+    }
+}
