@@ -68,3 +68,59 @@ pub struct SessionNote {
     /// `left open` or `ended`.
     pub fate: String,
 }
+
+/// The summary of one run: which plan it carried out under which policy, when, and how its
+/// actions ended. It is appended after the run's action records.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub plan_id: PlanId,
+    /// The digest of the resolved policy the plan was built from.
+    pub policy_digest: String,
+    /// The version of enact that performed the run.
+    pub enact_version: String,
+    pub started_at: Timestamp,
+    pub ended_at: Timestamp,
+    /// How many actions the plan contained.
+    pub planned: u32,
+    pub counts: RunCounts,
+}
+
+/// How many of a run's actions ended in each outcome. Actions that never started, such as
+/// those whose dependencies were not verified, count as `not_started`.
+#[derive(Clone, Copy, Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct RunCounts {
+    pub verified: u32,
+    pub refuted: u32,
+    pub indeterminate: u32,
+    pub failed: u32,
+    pub not_started: u32,
+}
+
+impl RunCounts {
+    /// Counts one action that ended with `outcome`.
+    pub fn add(&mut self, outcome: &Outcome<'_>) {
+        let slot = match outcome {
+            Outcome::Judged { verdict } => match verdict {
+                Verdict::Verified(_) => &mut self.verified,
+                Verdict::Refuted { .. } => &mut self.refuted,
+                Verdict::Indeterminate { .. } => &mut self.indeterminate,
+            },
+            Outcome::Failed { .. } => &mut self.failed,
+        };
+        *slot = slot.saturating_add(1);
+    }
+
+    /// The number of actions counted, started or not.
+    pub fn total(&self) -> u32 {
+        [
+            self.verified,
+            self.refuted,
+            self.indeterminate,
+            self.failed,
+            self.not_started,
+        ]
+        .iter()
+        .fold(0u32, |sum, n| sum.saturating_add(*n))
+    }
+}

@@ -1,0 +1,127 @@
+//! Reading records back for other commands: listing and export. Neither verifies the chain or
+//! the signatures; run [`super::verify`] for that.
+
+use super::line::{parse_line, RawRecord, MAX_LINE};
+use super::tail::{read_line, LineRead};
+use super::{evidence_dir, LOG_FILE};
+use crate::error::EvidenceError;
+use std::fs::File;
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// An iterator over the records of a log as `(seq, body)`, in order. It stops after the first
+/// error. A last line without a newline is skipped, because it is either being written or the
+/// trace of an interrupted write.
+#[derive(Debug)]
+pub struct Records {
+    path: PathBuf,
+    reader: Option<BufReader<File>>,
+    buf: Vec<u8>,
+    line: u64,
+}
+
+impl Records {
+    /// Reads the next line and splits it into its fields.
+    fn next_line(&mut self) -> Option<Result<RawRecord<'_>, EvidenceError>> {
+        let reader = self.reader.as_mut()?;
+        let read = match read_line(reader, &mut self.buf) {
+            Ok(read) => read,
+            Err(source) => {
+                self.reader = None;
+                return Some(Err(EvidenceError::io("read", &self.path)(source)));
+            }
+        };
+        self.line += 1;
+        let reason = match read {
+            LineRead::End | LineRead::Unterminated => {
+                self.reader = None;
+                return None;
+            }
+            LineRead::TooLong => format!("line is longer than {MAX_LINE} bytes"),
+            LineRead::Complete => match parse_line(&self.buf) {
+                Ok(record) => return Some(Ok(record)),
+                Err(what) => format!("not a valid record line: {what}"),
+            },
+        };
+        self.reader = None;
+        Some(Err(EvidenceError::DamagedRecord {
+            path: self.path.clone(),
+            line: self.line,
+            reason,
+        }))
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<(u64, serde_json::Value), EvidenceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let line = self.line + 1;
+        let path = self.path.clone();
+        let result = match self.next_line()? {
+            Ok(record) => serde_json::from_slice(record.body)
+                .map(|value| (record.seq, value))
+                .map_err(|error| EvidenceError::DamagedRecord {
+                    path,
+                    line,
+                    reason: format!("body is not valid JSON: {error}"),
+                }),
+            Err(error) => Err(error),
+        };
+        if result.is_err() {
+            self.reader = None;
+        }
+        Some(result)
+    }
+}
+
+/// Opens the records of the log under `path`, the state directory or its `evidence`
+/// directory. A log that does not exist yet has no records.
+pub fn read_records(path: &Path) -> Result<Records, EvidenceError> {
+    let log_path = evidence_dir(path).join(LOG_FILE);
+    let reader = match File::open(&log_path) {
+        Ok(file) => Some(BufReader::with_capacity(256 * 1024, file)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        Err(source) => return Err(EvidenceError::io("open", &log_path)(source)),
+    };
+    Ok(Records {
+        path: log_path,
+        reader,
+        buf: Vec::new(),
+        line: 0,
+    })
+}
+
+/// Writes every record of the log under `path` to `out`, one per line, as
+/// `{"seq":N,"hash":"<hex>",<body fields>}`. Returns the number of records written.
+pub fn export_jsonl(path: &Path, mut out: impl Write) -> Result<u64, EvidenceError> {
+    let mut records = read_records(path)?;
+    let mut count = 0u64;
+    while let Some(next) = records.next_line() {
+        let RawRecord {
+            seq,
+            hash_hex,
+            body,
+            ..
+        } = next?;
+        // Bodies are JSON objects, so their fields follow the envelope's after the `{`.
+        let Some(fields) = body.strip_prefix(b"{") else {
+            return Err(EvidenceError::DamagedRecord {
+                path: records.path.clone(),
+                line: records.line,
+                reason: "body is not a JSON object".to_string(),
+            });
+        };
+        let separator: &[u8] = if fields == b"}" { b"" } else { b"," };
+        write!(out, "{{\"seq\":{seq},\"hash\":\"")
+            .and_then(|()| out.write_all(hash_hex))
+            .and_then(|()| out.write_all(b"\""))
+            .and_then(|()| out.write_all(separator))
+            .and_then(|()| out.write_all(fields))
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(EvidenceError::Export)?;
+        count += 1;
+    }
+    out.flush().map_err(EvidenceError::Export)?;
+    Ok(count)
+}

@@ -1,0 +1,259 @@
+//! The offline audit of the evidence log.
+
+use super::canonical::{check_body, BodyError};
+use super::checkpoint::Checkpoint;
+use super::line::{chain_hash, leaf_hash, parse_line, Hash, ZERO_HASH};
+use super::tail::{read_line, LineRead};
+use super::{evidence_dir, CHECKPOINTS_FILE, LOG_FILE};
+use crate::error::{CheckpointProblem, LineProblem, RecordProblem, VerifyError};
+use ed25519_dalek::VerifyingKey;
+use enact_model::Timestamp;
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::Path;
+
+/// The result of an audit that found no damage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The number of records, which is also the last record's seq.
+    pub records: u64,
+    /// The chain hash of the last record, lowercase hex; 64 zeros for an empty log.
+    pub last_hash: String,
+    /// The number of checkpoints, all with valid signatures.
+    pub checkpoints: u64,
+    /// The last record a checkpoint covers; 0 if there is no checkpoint.
+    pub signed_through: u64,
+    /// When the last checkpoint was signed.
+    pub last_signed_at: Option<Timestamp>,
+    /// Records after the last checkpoint. Their chain is intact, but no signature covers them,
+    /// so whoever can write the files could have rewritten them.
+    pub unsigned_records: u64,
+}
+
+impl VerifyReport {
+    /// Warnings that do not fail the audit, one sentence each.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.unsigned_records > 0 {
+            warnings.push(format!(
+                "{} record(s) after record {} are not covered by a signed checkpoint",
+                self.unsigned_records, self.signed_through
+            ));
+        }
+        warnings
+    }
+}
+
+/// A checkpoint whose signature was checked, waiting for the chain to reach its record.
+struct PendingCheckpoint {
+    index: u64,
+    seq: u64,
+    hash: Hash,
+}
+
+/// Audits the evidence log offline with only the verifying key and the files. `path` is the
+/// state directory or its `evidence` directory.
+///
+/// Every checkpoint must parse, be in canonical form, name records in order and carry a valid
+/// signature under `key`. Then every record line must be in canonical form, have the next seq,
+/// link to its predecessor's hash and have a hash that recomputes from its content; and each
+/// checkpoint's hash must equal the chain's hash at its record. The error names the first
+/// problem found. Records after the last checkpoint are reported as unsigned, not as an error.
+pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyError> {
+    let dir = evidence_dir(path);
+    let log_path = dir.join(LOG_FILE);
+    let checkpoints_path = dir.join(CHECKPOINTS_FILE);
+    let log = open(&log_path)?;
+    let checkpoints = open(&checkpoints_path)?;
+
+    let read_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source: io::Error| VerifyError::Read { path, source }
+    };
+
+    let (checkpoints, last_signed_at) =
+        check_checkpoints(checkpoints, key).map_err(|error| match error {
+            Failure::Io(source) => read_error(&checkpoints_path)(source),
+            Failure::Verify(error) => error,
+        })?;
+    let checkpoint_count = checkpoints.len() as u64;
+    let signed_through = checkpoints.last().map_or(0, |checkpoint| checkpoint.seq);
+    let mut pending = checkpoints.into_iter().peekable();
+
+    // Checkpoints of an empty log sign the zero hash.
+    while let Some(checkpoint) = pending.next_if(|checkpoint| checkpoint.seq == 0) {
+        if checkpoint.hash != ZERO_HASH {
+            return Err(VerifyError::Checkpoint {
+                index: checkpoint.index,
+                problem: CheckpointProblem::HashMismatch { seq: 0 },
+            });
+        }
+    }
+
+    let mut reader = BufReader::with_capacity(256 * 1024, log);
+    let mut buf = Vec::new();
+    let mut scratch = Vec::new();
+    let mut line_number = 0u64;
+    let mut prev = ZERO_HASH;
+    loop {
+        let read = read_line(&mut reader, &mut buf).map_err(read_error(&log_path))?;
+        if read == LineRead::End {
+            break;
+        }
+        line_number += 1;
+        let line_error = |problem| VerifyError::Line {
+            line: line_number,
+            problem,
+        };
+        match read {
+            LineRead::TooLong => {
+                return Err(line_error(LineProblem::TooLong {
+                    max: super::line::MAX_LINE,
+                }))
+            }
+            LineRead::Unterminated => return Err(line_error(LineProblem::Torn)),
+            LineRead::End | LineRead::Complete => {}
+        }
+
+        let record = parse_line(&buf).map_err(|what| line_error(LineProblem::Malformed(what)))?;
+        if record.seq != line_number {
+            return Err(line_error(LineProblem::Seq {
+                found: record.seq,
+                expected: line_number,
+            }));
+        }
+        let seq = record.seq;
+        let record_error = |problem| VerifyError::Record { seq, problem };
+        if record.prev != prev {
+            return Err(record_error(RecordProblem::Prev { previous: seq - 1 }));
+        }
+        check_body(record.body, &mut scratch).map_err(|error| {
+            record_error(match error {
+                BodyError::Invalid(error) => RecordProblem::BodyInvalid(error.to_string()),
+                BodyError::NotCanonical => RecordProblem::BodyNotCanonical,
+                BodyError::Shape(reason) => RecordProblem::BodyShape(reason),
+            })
+        })?;
+        let hash = chain_hash(&prev, &leaf_hash(record.body), seq);
+        if hash != record.hash {
+            return Err(record_error(RecordProblem::Hash));
+        }
+        prev = hash;
+
+        while let Some(checkpoint) = pending.next_if(|checkpoint| checkpoint.seq == seq) {
+            if checkpoint.hash != hash {
+                return Err(VerifyError::Checkpoint {
+                    index: checkpoint.index,
+                    problem: CheckpointProblem::HashMismatch { seq },
+                });
+            }
+        }
+    }
+
+    if let Some(checkpoint) = pending.next() {
+        return Err(VerifyError::Checkpoint {
+            index: checkpoint.index,
+            problem: CheckpointProblem::PastEnd {
+                seq: checkpoint.seq,
+                last: line_number,
+            },
+        });
+    }
+
+    Ok(VerifyReport {
+        records: line_number,
+        last_hash: hex::encode(prev),
+        checkpoints: checkpoint_count,
+        signed_through,
+        last_signed_at,
+        unsigned_records: line_number.saturating_sub(signed_through),
+    })
+}
+
+/// Opens a file of the log, naming it in the error.
+fn open(path: &Path) -> Result<File, VerifyError> {
+    File::open(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            VerifyError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            VerifyError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+enum Failure {
+    Io(io::Error),
+    Verify(VerifyError),
+}
+
+/// Reads every checkpoint and checks its form, order, key and signature. Returns them in file
+/// order with the time of the last one.
+fn check_checkpoints(
+    file: File,
+    key: &VerifyingKey,
+) -> Result<(Vec<PendingCheckpoint>, Option<Timestamp>), Failure> {
+    let expected_key = hex::encode(key.as_bytes());
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut checked: Vec<PendingCheckpoint> = Vec::new();
+    let mut last_signed_at = None;
+    let mut index = 0u64;
+    loop {
+        let read = read_line(&mut reader, &mut buf).map_err(Failure::Io)?;
+        if read == LineRead::End {
+            break;
+        }
+        index += 1;
+        let fail = |problem| Failure::Verify(VerifyError::Checkpoint { index, problem });
+        match read {
+            LineRead::TooLong => {
+                return Err(fail(CheckpointProblem::Malformed("line too long".to_string())))
+            }
+            LineRead::Unterminated => {
+                return Err(fail(CheckpointProblem::Malformed(
+                    "incomplete last line (a write was interrupted); opening the log for writing removes it"
+                        .to_string(),
+                )))
+            }
+            LineRead::End | LineRead::Complete => {}
+        }
+
+        let checkpoint = Checkpoint::parse_line(&buf)
+            .map_err(|reason| fail(CheckpointProblem::Malformed(reason)))?;
+        let Some(hash) = checkpoint.hash_bytes() else {
+            return Err(fail(CheckpointProblem::Malformed(
+                "hash is not 64 lowercase hex digits".to_string(),
+            )));
+        };
+        if let Some(previous) = checked.last() {
+            if checkpoint.seq < previous.seq {
+                return Err(fail(CheckpointProblem::Backwards {
+                    seq: checkpoint.seq,
+                    previous: previous.seq,
+                }));
+            }
+        }
+        if checkpoint.key != expected_key {
+            return Err(fail(CheckpointProblem::OtherKey {
+                found: checkpoint.key,
+                expected: expected_key,
+            }));
+        }
+        if !checkpoint.signature_is_valid(key) {
+            return Err(fail(CheckpointProblem::SignatureInvalid));
+        }
+
+        last_signed_at = Some(checkpoint.signed_at);
+        checked.push(PendingCheckpoint {
+            index,
+            seq: checkpoint.seq,
+            hash,
+        });
+    }
+    Ok((checked, last_signed_at))
+}
