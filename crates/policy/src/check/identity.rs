@@ -1,0 +1,485 @@
+//! Checks of `identities`, their accounts and everything an account declares.
+
+use super::target::DeclaredTarget;
+use super::{join, Cx, Fields};
+use crate::error::ErrorKind;
+use crate::keys;
+use crate::values::{self, NameUse};
+use crate::yaml::{Loc, Node, Value};
+use enact_model::policy::CredentialKind;
+use enact_model::{
+    Account, CredentialPolicy, Entitlement, Identity, LifecycleState, NhiId, ObjectRef,
+    OwnedObjects, SessionPolicy, SinkRef, TargetId,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Accounts already declared, for the checks that span accounts and identities.
+#[derive(Default)]
+struct Claims {
+    /// `(target, role)` to the identity that declared it first and the line of its role.
+    roles: HashMap<(String, String), (String, usize)>,
+}
+
+impl Cx<'_> {
+    pub(super) fn identities(
+        &mut self,
+        node: &Node,
+        targets: &BTreeMap<String, DeclaredTarget>,
+    ) -> Option<BTreeMap<NhiId, Identity>> {
+        let mut claims = Claims::default();
+        let mut resolved = Some(BTreeMap::new());
+        for (key, id, value) in self.id_map(node, "identities", "identity") {
+            let id_ok = match values::identity_id(id) {
+                Ok(()) => true,
+                Err(problem) => {
+                    self.problem(key.loc, problem);
+                    false
+                }
+            };
+            let path = join("identities", id);
+            let identity = self.identity(id, key.loc, value, &path, targets, &mut claims);
+            match (identity, &mut resolved) {
+                (Some(identity), Some(identities)) if id_ok => {
+                    identities.insert(identity.id.clone(), identity);
+                }
+                _ => resolved = None,
+            }
+        }
+        resolved
+    }
+
+    fn identity(
+        &mut self,
+        id: &str,
+        anchor: Loc,
+        node: &Node,
+        path: &str,
+        targets: &BTreeMap<String, DeclaredTarget>,
+        claims: &mut Claims,
+    ) -> Option<Identity> {
+        let fields = self.fields(node, anchor, path, keys::IDENTITY)?;
+
+        let owner = self
+            .required(&fields, "owner")
+            .and_then(|value| self.text(value, &fields.path_of("owner")));
+        let purpose = self
+            .required(&fields, "purpose")
+            .and_then(|value| self.text(value, &fields.path_of("purpose")));
+        let state = self.required(&fields, "state").and_then(|value| {
+            let word = self.choice(
+                value,
+                &fields.path_of("state"),
+                "state",
+                &["active", "disabled", "decommissioned"],
+            )?;
+            Some(match word {
+                "disabled" => LifecycleState::Disabled,
+                "decommissioned" => LifecycleState::Decommissioned,
+                _ => LifecycleState::Active,
+            })
+        });
+        let accounts = self
+            .required(&fields, "accounts")
+            .and_then(|value| self.accounts(id, value, &fields, targets, claims));
+
+        Some(Identity {
+            id: NhiId::new(id),
+            owner: owner?,
+            purpose: purpose?,
+            state: state?,
+            accounts: accounts?,
+        })
+    }
+
+    fn accounts(
+        &mut self,
+        identity: &str,
+        node: &Node,
+        parent: &Fields<'_>,
+        targets: &BTreeMap<String, DeclaredTarget>,
+        claims: &mut Claims,
+    ) -> Option<Vec<Account>> {
+        let path = parent.path_of("accounts");
+        let items = self.sequence(node, &path)?;
+        if items.is_empty() {
+            self.error(
+                node.loc,
+                ErrorKind::InvalidValue,
+                format!("identity `{identity}` has no accounts"),
+                Some("declare at least one account with `target` and `role`".to_owned()),
+            );
+            return None;
+        }
+
+        // Target id to the line of the identity's first account on it.
+        let mut targets_used: HashMap<String, usize> = HashMap::new();
+        let mut accounts = Some(Vec::new());
+        for (index, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{index}]");
+            let account = self.account(
+                identity,
+                item,
+                &item_path,
+                targets,
+                claims,
+                &mut targets_used,
+            );
+            match (account, &mut accounts) {
+                (Some(account), Some(list)) => list.push(account),
+                _ => accounts = None,
+            }
+        }
+        accounts
+    }
+
+    fn account(
+        &mut self,
+        identity: &str,
+        node: &Node,
+        path: &str,
+        targets: &BTreeMap<String, DeclaredTarget>,
+        claims: &mut Claims,
+        targets_used: &mut HashMap<String, usize>,
+    ) -> Option<Account> {
+        let fields = self.fields(node, node.loc, path, keys::ACCOUNT)?;
+
+        let target = self
+            .required(&fields, "target")
+            .and_then(|value| self.account_target(identity, value, &fields, targets, targets_used));
+        // The kind decides the naming rules; without a known kind only the common checks run.
+        let kind = target
+            .as_deref()
+            .and_then(|id| targets.get(id))
+            .and_then(|declared| declared.kind.as_deref());
+
+        let role = self.required(&fields, "role").and_then(|value| {
+            let name = self.text(value, &fields.path_of("role"))?;
+            if let Some(kind) = kind {
+                if let Err(problem) = values::account_name(kind, &name, NameUse::Account) {
+                    self.problem(value.loc, problem);
+                    return None;
+                }
+            }
+            if let Some(target) = &target {
+                self.claim_role(identity, target, &name, value.loc, claims)?;
+            }
+            Some(name)
+        });
+
+        let entitlements = match fields.get("entitlements") {
+            Some(value) => self.entitlements(value, &fields.path_of("entitlements"), kind),
+            None => Some(BTreeSet::new()),
+        };
+        let credential = match fields.get("credential") {
+            Some(value) => self.credential(value, &fields).map(Some),
+            None => Some(None),
+        };
+        let sessions = match fields.get("sessions") {
+            Some(value) => self.sessions(value, &fields).map(Some),
+            None => Some(None),
+        };
+        let owned_objects = match fields.get("owned_objects") {
+            Some(value) => self.owned_objects(value, &fields, kind, role.as_deref()),
+            None => Some(OwnedObjects::Refuse),
+        };
+
+        Some(Account {
+            target: TargetId::new(target?),
+            name: role?,
+            entitlements: entitlements?,
+            credential: credential?,
+            sessions: sessions?,
+            owned_objects: owned_objects?,
+        })
+    }
+
+    fn account_target(
+        &mut self,
+        identity: &str,
+        node: &Node,
+        fields: &Fields<'_>,
+        targets: &BTreeMap<String, DeclaredTarget>,
+        targets_used: &mut HashMap<String, usize>,
+    ) -> Option<String> {
+        let id = self.text(node, &fields.path_of("target"))?;
+        if !targets.contains_key(&id) {
+            let declared: Vec<&str> = targets.keys().map(String::as_str).collect();
+            let help = values::suggestion(&id, &declared, "declared targets");
+            self.error(
+                node.loc,
+                ErrorKind::UnknownReference,
+                format!("unknown target `{id}`"),
+                Some(help),
+            );
+            return None;
+        }
+        if let Some(first_line) = targets_used.get(&id) {
+            self.error(
+                node.loc,
+                ErrorKind::Duplicate,
+                format!("identity `{identity}` has a second account on target `{id}`"),
+                Some(format!(
+                    "declare one account per target; the first is on line {first_line}"
+                )),
+            );
+            return None;
+        }
+        targets_used.insert(id.clone(), node.loc.line);
+        Some(id)
+    }
+
+    /// Records that `identity` owns `role` on `target`, rejecting a role another identity owns.
+    fn claim_role(
+        &mut self,
+        identity: &str,
+        target: &str,
+        role: &str,
+        loc: Loc,
+        claims: &mut Claims,
+    ) -> Option<()> {
+        let key = (target.to_owned(), role.to_owned());
+        if let Some((owner, line)) = claims.roles.get(&key) {
+            self.error(
+                loc,
+                ErrorKind::Duplicate,
+                format!("role `{role}` on target `{target}` is already declared by identity `{owner}`"),
+                Some(format!(
+                    "an account belongs to one identity; `{owner}` declares it on line {line}"
+                )),
+            );
+            return None;
+        }
+        claims
+            .roles
+            .insert(key, (identity.to_owned(), loc.line));
+        Some(())
+    }
+
+    fn entitlements(
+        &mut self,
+        node: &Node,
+        path: &str,
+        kind: Option<&str>,
+    ) -> Option<BTreeSet<Entitlement>> {
+        let items = self.sequence(node, path)?;
+        let mut seen: HashMap<Entitlement, usize> = HashMap::new();
+        let mut all_ok = true;
+        for (index, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{index}]");
+            let Some(entitlement) = self.entitlement(item, &item_path, kind) else {
+                all_ok = false;
+                continue;
+            };
+            if let Some(first_line) = seen.get(&entitlement) {
+                self.error(
+                    item.loc,
+                    ErrorKind::Duplicate,
+                    format!("duplicate entitlement `{entitlement}`"),
+                    Some(format!("it is first listed on line {first_line}")),
+                );
+                all_ok = false;
+                continue;
+            }
+            seen.insert(entitlement, item.loc.line);
+        }
+        all_ok.then(|| seen.into_keys().collect())
+    }
+
+    fn entitlement(&mut self, node: &Node, path: &str, kind: Option<&str>) -> Option<Entitlement> {
+        let fields = self.fields(node, node.loc, path, keys::ENTITLEMENT)?;
+        let member_of = fields.get("member_of");
+        let privilege = fields.get("privilege");
+        let on = fields.get("on");
+
+        match (member_of, privilege, on) {
+            (Some(group), None, None) => {
+                let name = self.text(group, &fields.path_of("member_of"))?;
+                if let Some(kind) = kind {
+                    if let Err(problem) = values::account_name(kind, &name, NameUse::Existing) {
+                        self.problem(group.loc, problem);
+                        return None;
+                    }
+                }
+                Some(Entitlement::Membership { group: name })
+            }
+            (Some(_), _, _) => {
+                self.error(
+                    node.loc,
+                    ErrorKind::Conflict,
+                    format!("`{path}` mixes `member_of` with `privilege` or `on`"),
+                    Some("write a membership and a privilege as two separate entries".to_owned()),
+                );
+                None
+            }
+            (None, None, None) => {
+                self.error(
+                    node.loc,
+                    ErrorKind::MissingKey,
+                    format!("missing `member_of` or `privilege` in `{path}`"),
+                    Some(
+                        "write `member_of: GROUP`, or `privilege: NAME` with `on: KIND NAME`"
+                            .to_owned(),
+                    ),
+                );
+                None
+            }
+            (None, _, _) => {
+                let privilege = self.required(&fields, "privilege");
+                let on = self.required(&fields, "on");
+                let object = on.and_then(|value| {
+                    let text = self.string(value, &fields.path_of("on"))?;
+                    match values::object(text) {
+                        Ok((kind, name)) => Some(ObjectRef {
+                            kind: kind.to_owned(),
+                            name,
+                        }),
+                        Err(problem) => {
+                            self.problem(value.loc, problem);
+                            None
+                        }
+                    }
+                });
+                let privilege = privilege.and_then(|value| {
+                    let text = self.string(value, &fields.path_of("privilege"))?;
+                    // Without a valid object the kind is unknown, so only the checks that hold
+                    // for every kind run.
+                    let checked = match &object {
+                        Some(object) => values::privilege(text, &object.kind),
+                        None => values::privilege_name(text),
+                    };
+                    match checked {
+                        Ok(name) => Some(name),
+                        Err(problem) => {
+                            self.problem(value.loc, problem);
+                            None
+                        }
+                    }
+                });
+                Some(Entitlement::Privilege {
+                    privilege: privilege?,
+                    object: object?,
+                })
+            }
+        }
+    }
+
+    fn credential(&mut self, node: &Node, parent: &Fields<'_>) -> Option<CredentialPolicy> {
+        let anchor = key_loc(parent, "credential", node);
+        let fields = self.fields(node, anchor, &parent.path_of("credential"), keys::CREDENTIAL)?;
+
+        let kind = self.required(&fields, "kind").and_then(|value| {
+            self.choice(
+                value,
+                &fields.path_of("kind"),
+                "credential kind",
+                &["password"],
+            )
+            .map(|_| CredentialKind::Password)
+        });
+        let max_age = match fields.get("max_age") {
+            Some(value) => self.duration(value, &fields.path_of("max_age")).map(Some),
+            None => Some(None),
+        };
+        let sink = self.required(&fields, "deliver_to").and_then(|value| {
+            let anchor = key_loc(&fields, "deliver_to", value);
+            let sink_fields =
+                self.fields(value, anchor, &fields.path_of("deliver_to"), keys::DELIVER_TO)?;
+            let file = self.required(&sink_fields, "file")?;
+            let path = self.path(file, &sink_fields.path_of("file"))?;
+            Some(SinkRef::File { path })
+        });
+
+        Some(CredentialPolicy {
+            kind: kind?,
+            max_age: max_age?,
+            sink: sink?,
+        })
+    }
+
+    fn sessions(&mut self, node: &Node, parent: &Fields<'_>) -> Option<SessionPolicy> {
+        let anchor = key_loc(parent, "sessions", node);
+        let fields = self.fields(node, anchor, &parent.path_of("sessions"), keys::SESSIONS)?;
+
+        let max_lifetime = match fields.get("max_lifetime") {
+            Some(value) => self
+                .duration(value, &fields.path_of("max_lifetime"))
+                .map(Some),
+            None => Some(None),
+        };
+        let idle_limit = match fields.get("idle_limit") {
+            Some(value) => self.duration(value, &fields.path_of("idle_limit")).map(Some),
+            None => Some(None),
+        };
+        let end_on_rotation = match fields.get("end_on_rotation") {
+            Some(value) => self.boolean(value, &fields.path_of("end_on_rotation")),
+            None => Some(false),
+        };
+        Some(SessionPolicy {
+            max_lifetime: max_lifetime?,
+            idle_limit: idle_limit?,
+            end_on_rotation: end_on_rotation?,
+        })
+    }
+
+    fn owned_objects(
+        &mut self,
+        node: &Node,
+        parent: &Fields<'_>,
+        kind: Option<&str>,
+        role: Option<&str>,
+    ) -> Option<OwnedObjects> {
+        let path = parent.path_of("owned_objects");
+        let form_help = "write `owned_objects: refuse`, or `reassign_to: ROLE` under it";
+        if let Value::Scalar(_) = &node.value {
+            let text = self.string(node, &path)?;
+            if text == "refuse" {
+                return Some(OwnedObjects::Refuse);
+            }
+            self.error(
+                node.loc,
+                ErrorKind::InvalidValue,
+                format!("invalid `owned_objects` value `{text}`"),
+                Some(form_help.to_owned()),
+            );
+            return None;
+        }
+
+        let anchor = key_loc(parent, "owned_objects", node);
+        let fields = self.fields(node, anchor, &path, keys::OWNED_OBJECTS)?;
+        let value = self.required(&fields, "reassign_to")?;
+        let name = self.text(value, &fields.path_of("reassign_to"))?;
+        if name == "refuse" {
+            self.error(
+                value.loc,
+                ErrorKind::InvalidValue,
+                "`reassign_to: refuse` is ambiguous".to_owned(),
+                Some(
+                    "write `owned_objects: refuse` to keep objects and reject the deletion"
+                        .to_owned(),
+                ),
+            );
+            return None;
+        }
+        if let Some(kind) = kind {
+            if let Err(problem) = values::account_name(kind, &name, NameUse::Existing) {
+                self.problem(value.loc, problem);
+                return None;
+            }
+        }
+        if role == Some(name.as_str()) {
+            self.error(
+                value.loc,
+                ErrorKind::InvalidValue,
+                format!("role `{name}` cannot reassign its objects to itself"),
+                Some("name the role that takes over the objects".to_owned()),
+            );
+            return None;
+        }
+        Some(OwnedObjects::ReassignTo(name))
+    }
+}
+
+/// The position of `name`'s key in `parent`, or of `value` when the key is not found.
+fn key_loc(parent: &Fields<'_>, name: &str, value: &Node) -> Loc {
+    parent.entry(name).map_or(value.loc, |(key, _)| key.loc)
+}

@@ -1,0 +1,501 @@
+//! Turns the located YAML tree into the resolved model, collecting every problem on the way.
+//!
+//! Each check returns `None` for a value it could not accept and records why, then the walk goes
+//! on, so one run reports every problem. A [`Policy`] is built only when nothing was recorded.
+
+mod identity;
+mod target;
+
+use crate::error::ErrorKind;
+use crate::keys;
+use crate::values::{self, Problem};
+use crate::yaml::{Loc, Node, ScalarKind, Value};
+use crate::ParseOptions;
+use enact_model::policy::Limits;
+use enact_model::{Duration, Policy};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+/// A problem found by the checks, placed in the source.
+#[derive(Debug)]
+pub(crate) struct Diag {
+    pub loc: Loc,
+    pub kind: ErrorKind,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+/// The outcome of checking a document.
+pub(crate) struct Checked {
+    pub policy: Option<Policy>,
+    pub diags: Vec<Diag>,
+    /// Positions of values under secret-looking keys, masked in the source shown with errors.
+    pub secret_values: Vec<Loc>,
+}
+
+/// Checks `root`, the document's top node, against the policy syntax.
+pub(crate) fn check(root: &Node, options: &ParseOptions, digest: String) -> Checked {
+    let mut cx = Cx {
+        options,
+        diags: Vec::new(),
+        secret_values: Vec::new(),
+    };
+    let policy = cx.policy(root, digest);
+    let policy = if cx.diags.is_empty() { policy } else { None };
+    Checked {
+        policy,
+        diags: cx.diags,
+        secret_values: cx.secret_values,
+    }
+}
+
+/// The checking context: the caller's options and what has been recorded so far.
+pub(crate) struct Cx<'o> {
+    options: &'o ParseOptions,
+    diags: Vec<Diag>,
+    secret_values: Vec<Loc>,
+}
+
+/// The entries of a mapping whose keys have been checked against the allowed set.
+pub(crate) struct Fields<'n> {
+    path: String,
+    /// Where a missing key is reported: the key that holds this mapping, or the mapping itself.
+    anchor: Loc,
+    entries: Vec<(&'static str, &'n Node, &'n Node)>,
+}
+
+impl<'n> Fields<'n> {
+    /// The value of `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&'n Node> {
+        self.entry(name).map(|(_, value)| value)
+    }
+
+    /// The key node and value of `name`, if present.
+    pub fn entry(&self, name: &str) -> Option<(&'n Node, &'n Node)> {
+        self.entries
+            .iter()
+            .find(|(key, _, _)| *key == name)
+            .map(|(_, key, value)| (*key, *value))
+    }
+
+    /// The path of `name` below this mapping, as shown in messages.
+    pub fn path_of(&self, name: &str) -> String {
+        join(&self.path, name)
+    }
+}
+
+/// Joins a key to a path: `targets` + `pg-main` gives `targets.pg-main`.
+pub(crate) fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// How a path reads in a message.
+fn describe(path: &str) -> String {
+    if path.is_empty() {
+        "the policy".to_owned()
+    } else {
+        format!("`{path}`")
+    }
+}
+
+/// Whether a key name suggests it holds a secret, which a policy must never contain.
+fn looks_secret(key: &str) -> bool {
+    let key = key.to_lowercase();
+    ["password", "passwd", "pwd", "secret", "token", "private_key", "api_key"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+impl Cx<'_> {
+    /// Records a problem.
+    pub fn error(&mut self, loc: Loc, kind: ErrorKind, message: String, help: Option<String>) {
+        self.diags.push(Diag {
+            loc,
+            kind,
+            message,
+            help,
+        });
+    }
+
+    /// Records a value problem at `loc`.
+    pub fn problem(&mut self, loc: Loc, problem: Problem) {
+        self.error(loc, ErrorKind::InvalidValue, problem.message, problem.help);
+    }
+
+    fn wrong_type(&mut self, node: &Node, path: &str, expected: &str) {
+        let help = match &node.value {
+            Value::Scalar(scalar)
+                if expected == "a string"
+                    && matches!(
+                        scalar.kind,
+                        ScalarKind::Int | ScalarKind::Float | ScalarKind::Bool
+                    ) =>
+            {
+                Some(format!("quote it to make it a string: `\"{}\"`", scalar.text))
+            }
+            _ => None,
+        };
+        self.error(
+            node.loc,
+            ErrorKind::Type,
+            format!(
+                "invalid type for {}: expected {expected}, found {}",
+                describe(path),
+                node.type_name()
+            ),
+            help,
+        );
+    }
+
+    /// Reads a mapping whose keys must come from `allowed`, reporting unknown and duplicate keys.
+    pub fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        anchor: Loc,
+        path: &str,
+        allowed: &'static [&'static str],
+    ) -> Option<Fields<'n>> {
+        let Value::Mapping(pairs) = &node.value else {
+            self.wrong_type(node, path, "a mapping");
+            return None;
+        };
+        let mut fields = Fields {
+            path: path.to_owned(),
+            anchor,
+            entries: Vec::new(),
+        };
+        for (key, value) in pairs {
+            let Some(name) = self.key_text(key, path) else {
+                continue;
+            };
+            match allowed.iter().find(|candidate| **candidate == name) {
+                Some(known) => {
+                    if let Some((first, _)) = fields.entry(known) {
+                        self.duplicate_key(key, first, path);
+                    } else {
+                        fields.entries.push((known, key, value));
+                    }
+                }
+                None => self.unknown_key(key, value, name, path, allowed),
+            }
+        }
+        Some(fields)
+    }
+
+    /// Reads a mapping from ids to entries (`targets`, `identities`), reporting duplicate ids.
+    pub fn id_map<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        noun: &str,
+    ) -> Vec<(&'n Node, &'n str, &'n Node)> {
+        let Value::Mapping(pairs) = &node.value else {
+            self.wrong_type(node, path, "a mapping");
+            return Vec::new();
+        };
+        let mut seen: HashMap<&str, Loc> = HashMap::new();
+        let mut entries = Vec::new();
+        for (key, value) in pairs {
+            let Some(id) = self.key_text(key, path) else {
+                continue;
+            };
+            if let Some(first) = seen.get(id) {
+                self.error(
+                    key.loc,
+                    ErrorKind::Duplicate,
+                    format!("duplicate {noun} `{id}`"),
+                    Some(format!("`{id}` is first declared on line {}", first.line)),
+                );
+                continue;
+            }
+            seen.insert(id, key.loc);
+            entries.push((key, id, value));
+        }
+        entries
+    }
+
+    fn key_text<'n>(&mut self, key: &'n Node, path: &str) -> Option<&'n str> {
+        match &key.value {
+            Value::Scalar(scalar) if scalar.kind != ScalarKind::Null => Some(&scalar.text),
+            _ => {
+                self.error(
+                    key.loc,
+                    ErrorKind::Type,
+                    format!(
+                        "invalid key in {}: expected a string, found {}",
+                        describe(path),
+                        key.type_name()
+                    ),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn duplicate_key(&mut self, key: &Node, first: &Node, path: &str) {
+        let name = key.scalar_text().unwrap_or_default();
+        self.error(
+            key.loc,
+            ErrorKind::Duplicate,
+            format!("duplicate key `{name}` in {}", describe(path)),
+            Some(format!("`{name}` is first set on line {}", first.loc.line)),
+        );
+    }
+
+    fn unknown_key(
+        &mut self,
+        key: &Node,
+        value: &Node,
+        name: &str,
+        path: &str,
+        allowed: &[&str],
+    ) {
+        let help = if looks_secret(name) {
+            // The value itself must not be echoed anywhere, including the rendered snippet.
+            self.secret_values.push(value.loc);
+            "secrets are never written inline: credentials are read from the environment or a \
+             file (`password_env` or `password_file`)"
+                .to_owned()
+        } else if name == "<<" {
+            "merge keys are not supported; write the keys out".to_owned()
+        } else {
+            match values::closest(name, allowed) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("valid keys here: {}", values::list(allowed)),
+            }
+        };
+        self.error(
+            key.loc,
+            ErrorKind::UnknownKey,
+            format!("unknown key `{name}` in {}", describe(path)),
+            Some(help),
+        );
+    }
+
+    /// The value of a required key, reporting it missing at the mapping's anchor.
+    pub fn required<'n>(&mut self, fields: &Fields<'n>, name: &str) -> Option<&'n Node> {
+        let value = fields.get(name);
+        if value.is_none() {
+            self.error(
+                fields.anchor,
+                ErrorKind::MissingKey,
+                format!("missing required key `{name}` in {}", describe(&fields.path)),
+                None,
+            );
+        }
+        value
+    }
+
+    /// A string scalar.
+    pub fn string<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n str> {
+        match &node.value {
+            Value::Scalar(scalar) if scalar.kind == ScalarKind::Str => Some(&scalar.text),
+            _ => {
+                self.wrong_type(node, path, "a string");
+                None
+            }
+        }
+    }
+
+    /// A string scalar with some non-blank text.
+    pub fn text(&mut self, node: &Node, path: &str) -> Option<String> {
+        let text = self.string(node, path)?;
+        if text.trim().is_empty() {
+            self.error(
+                node.loc,
+                ErrorKind::InvalidValue,
+                format!("{} is empty", describe(path)),
+                None,
+            );
+            return None;
+        }
+        Some(text.to_owned())
+    }
+
+    /// An integer scalar.
+    pub fn integer(&mut self, node: &Node, path: &str) -> Option<i64> {
+        let text = match &node.value {
+            Value::Scalar(scalar) if scalar.kind == ScalarKind::Int => scalar.text.as_str(),
+            _ => {
+                self.wrong_type(node, path, "an integer");
+                return None;
+            }
+        };
+        let parsed = if let Some(octal) = text.strip_prefix("0o") {
+            i64::from_str_radix(octal, 8)
+        } else if let Some(hex) = text.strip_prefix("0x") {
+            i64::from_str_radix(hex, 16)
+        } else {
+            text.parse()
+        };
+        match parsed {
+            Ok(number) => Some(number),
+            Err(_) => {
+                self.error(
+                    node.loc,
+                    ErrorKind::InvalidValue,
+                    format!("integer `{text}` in {} is out of range", describe(path)),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A boolean scalar.
+    pub fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match &node.value {
+            Value::Scalar(scalar) if scalar.kind == ScalarKind::Bool => {
+                Some(scalar.text.eq_ignore_ascii_case("true"))
+            }
+            _ => {
+                self.wrong_type(node, path, "a boolean (`true` or `false`)");
+                None
+            }
+        }
+    }
+
+    /// A sequence.
+    pub fn sequence<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Node]> {
+        match &node.value {
+            Value::Sequence(items) => Some(items),
+            _ => {
+                self.wrong_type(node, path, "a sequence");
+                None
+            }
+        }
+    }
+
+    /// One of a fixed set of words, such as a lifecycle state.
+    pub fn choice(
+        &mut self,
+        node: &Node,
+        path: &str,
+        noun: &str,
+        valid: &[&'static str],
+    ) -> Option<&'static str> {
+        let text = self.string(node, path)?;
+        if let Some(known) = valid.iter().find(|candidate| **candidate == text) {
+            return Some(known);
+        }
+        let expected = format!("expected one of {}", values::list(valid));
+        let help = match values::closest(text, valid) {
+            Some(near) => format!("did you mean `{near}`? {expected}"),
+            None => expected,
+        };
+        self.error(
+            node.loc,
+            ErrorKind::InvalidValue,
+            format!("invalid {noun} `{text}`"),
+            Some(help),
+        );
+        None
+    }
+
+    /// A duration such as `90d` or `1h30m`. An unquoted number is read as text so that the
+    /// message can say the unit is missing.
+    pub fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
+        let text = match &node.value {
+            Value::Scalar(scalar) if matches!(scalar.kind, ScalarKind::Str | ScalarKind::Int) => {
+                scalar.text.as_str()
+            }
+            _ => {
+                self.wrong_type(node, path, "a duration such as `90d`");
+                return None;
+            }
+        };
+        match values::duration(text) {
+            Ok(duration) => Some(duration),
+            Err(problem) => {
+                self.problem(node.loc, problem);
+                None
+            }
+        }
+    }
+
+    /// A file path; a relative one is resolved against the base directory.
+    pub fn path(&mut self, node: &Node, path: &str) -> Option<PathBuf> {
+        let text = self.text(node, path)?;
+        let file = PathBuf::from(text);
+        Some(if file.is_relative() {
+            self.options.base_dir.join(file)
+        } else {
+            file
+        })
+    }
+
+    fn policy(&mut self, root: &Node, digest: String) -> Option<Policy> {
+        let fields = self.fields(root, root.loc, "", keys::POLICY)?;
+
+        let version = self.required(&fields, "version");
+        let version_ok = version.is_some_and(|node| self.version(node));
+        let limits = match fields.get("limits") {
+            Some(node) => self.limits(node, &fields),
+            None => Some(Limits::default()),
+        };
+        let targets = self
+            .required(&fields, "targets")
+            .map(|node| self.targets(node));
+        let identities = match (self.required(&fields, "identities"), &targets) {
+            (Some(node), Some(targets)) => Some(self.identities(node, &targets.declared)),
+            (Some(node), None) => Some(self.identities(node, &BTreeMap::new())),
+            _ => None,
+        };
+
+        let targets = targets?.resolved?;
+        let identities = identities??;
+        if !version_ok {
+            return None;
+        }
+        Some(Policy {
+            digest,
+            targets,
+            identities,
+            limits: limits?,
+        })
+    }
+
+    fn version(&mut self, node: &Node) -> bool {
+        let Some(version) = self.integer(node, "version") else {
+            return false;
+        };
+        if version == 1 {
+            return true;
+        }
+        self.error(
+            node.loc,
+            ErrorKind::InvalidValue,
+            format!("unsupported policy version `{version}`"),
+            Some("this version of enact reads `version: 1`".to_owned()),
+        );
+        false
+    }
+
+    fn limits(&mut self, node: &Node, parent: &Fields<'_>) -> Option<Limits> {
+        let anchor = parent.entry("limits").map_or(node.loc, |(key, _)| key.loc);
+        let fields = self.fields(node, anchor, "limits", keys::LIMITS)?;
+        let mut limits = Limits::default();
+        if let Some(value) = fields.get("max_destructive") {
+            let path = fields.path_of("max_destructive");
+            let number = self.integer(value, &path)?;
+            match u32::try_from(number) {
+                Ok(max) => limits.max_destructive = max,
+                Err(_) => {
+                    self.error(
+                        value.loc,
+                        ErrorKind::InvalidValue,
+                        format!("invalid value `{number}` for `{path}`"),
+                        Some(format!("use a whole number from 0 to {}", u32::MAX)),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(limits)
+    }
+}

@@ -1,0 +1,48 @@
+//! The keys the parser accepts in each mapping of a policy file. The checker rejects any other
+//! key, and a test holds these lists equal to the JSON Schema's properties.
+
+/// The top level of the file.
+pub(crate) const POLICY: &[&str] = &["version", "limits", "targets", "identities"];
+/// `limits`.
+pub(crate) const LIMITS: &[&str] = &["max_destructive"];
+/// `targets.<id>`.
+pub(crate) const TARGET: &[&str] = &[
+    "kind",
+    "endpoint",
+    "database",
+    "admin",
+    "verify_window",
+    "unmanaged",
+];
+/// `targets.<id>.admin`.
+pub(crate) const ADMIN: &[&str] = &["user", "password_env", "password_file"];
+/// `targets.<id>.unmanaged`.
+pub(crate) const UNMANAGED: &[&str] = &["action", "ignore"];
+/// `identities.<id>`.
+pub(crate) const IDENTITY: &[&str] = &["owner", "purpose", "state", "accounts"];
+/// `identities.<id>.accounts[]`.
+pub(crate) const ACCOUNT: &[&str] = &[
+    "target",
+    "role",
+    "entitlements",
+    "credential",
+    "sessions",
+    "owned_objects",
+];
+/// A membership entitlement. The checker reads [`ENTITLEMENT`]; the schema test checks that it
+/// is the union of the two forms.
+#[cfg(test)]
+pub(crate) const MEMBERSHIP: &[&str] = &["member_of"];
+/// A privilege entitlement.
+#[cfg(test)]
+pub(crate) const PRIVILEGE: &[&str] = &["privilege", "on"];
+/// Any entitlement: the checker reads the union, then tells the two forms apart.
+pub(crate) const ENTITLEMENT: &[&str] = &["member_of", "privilege", "on"];
+/// `credential`.
+pub(crate) const CREDENTIAL: &[&str] = &["kind", "max_age", "deliver_to"];
+/// `credential.deliver_to`.
+pub(crate) const DELIVER_TO: &[&str] = &["file"];
+/// `sessions`.
+pub(crate) const SESSIONS: &[&str] = &["max_lifetime", "idle_limit", "end_on_rotation"];
+/// `owned_objects` in its mapping form.
+pub(crate) const OWNED_OBJECTS: &[&str] = &["reassign_to"];

@@ -1,0 +1,400 @@
+//! The JSON Schema of the policy file, derived from types that mirror its syntax.
+//!
+//! The types here exist only to describe the file: the checker reads the YAML tree directly,
+//! because it must keep positions and report every problem. A test holds the keys of these
+//! types equal to the keys the checker accepts.
+
+// The syntax types are never built; deriving `JsonSchema` is their only use.
+#![allow(dead_code)]
+
+use schemars::gen::SchemaSettings;
+use schemars::JsonSchema;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const DURATION_PATTERN: &str = "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
+const DURATION_NOTE: &str = "One or more `<integer><unit>` parts, largest unit first, with units \
+                             `d`, `h`, `m` and `s`, such as `90d` or `1h30m`; must be positive.";
+
+/// An enact policy file: the targets enact connects to and the non-human identities whose
+/// accounts it keeps in the declared state.
+#[derive(JsonSchema)]
+#[schemars(rename = "Policy", deny_unknown_fields)]
+struct PolicyFile {
+    /// The policy format version; must be `1`.
+    #[schemars(range(min = 1, max = 1))]
+    version: u32,
+    /// Limits that guard each run against surprises.
+    limits: Option<Limits>,
+    /// The systems whose accounts enact manages, by target id (`[a-z0-9][a-z0-9_-]*`).
+    targets: BTreeMap<String, Target>,
+    /// The non-human identities, by identity id (`[a-z0-9][a-z0-9_.-]*`).
+    identities: BTreeMap<String, Identity>,
+}
+
+/// Limits that guard each run against surprises.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Limits {
+    /// The maximum number of destructive actions (revoke, disable, delete) in one run unless the
+    /// command line raises it. Defaults to 10.
+    max_destructive: Option<u32>,
+}
+
+/// A named connection to a system whose accounts enact manages.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Target {
+    /// The connector kind, such as `postgres`.
+    kind: String,
+    /// Where the target listens, as `host:port` (IPv6 hosts in brackets).
+    #[schemars(regex(pattern = r"^.+:[0-9]+$"))]
+    endpoint: String,
+    /// The database the connector works in, where the kind has one.
+    database: Option<String>,
+    /// The account enact signs in as.
+    admin: Admin,
+    /// How long verification keeps retrying a probe that is not yet confirmed. Defaults to `5s`.
+    /// Same format as every duration.
+    #[schemars(regex(pattern = "DURATION_PATTERN"))]
+    verify_window: Option<String>,
+    /// What to do with accounts on this target that no identity declares.
+    unmanaged: Option<Unmanaged>,
+}
+
+/// The account enact signs in as. Exactly one of `password_env` and `password_file` is set;
+/// a password is never written in the policy.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Admin {
+    /// The admin account's name.
+    user: String,
+    /// The environment variable that holds the admin password.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    password_env: Option<String>,
+    /// The file that holds the admin password; a relative path is resolved against the policy's
+    /// directory.
+    password_file: Option<String>,
+}
+
+/// The handling of accounts that exist on a target but are not declared.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Unmanaged {
+    /// What the plan does with an undeclared account. Defaults to `report`.
+    action: Option<UnmanagedAction>,
+    /// Patterns of account names to leave alone entirely, with `*` (any run of characters) and
+    /// `?` (one character).
+    ignore: Option<Vec<Glob>>,
+}
+
+/// A glob pattern of account names.
+#[derive(JsonSchema)]
+#[schemars(transparent)]
+struct Glob(#[schemars(regex(pattern = r"^[^\[\]{}\\]+$"))] String);
+
+/// What the plan does with an undeclared account.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum UnmanagedAction {
+    /// List it in the plan and in `status`; change nothing.
+    Report,
+    /// Disable its login and end its sessions.
+    Disable,
+}
+
+/// A non-human identity and its accounts across targets.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Identity {
+    /// The team or person accountable for the identity.
+    #[schemars(length(min = 1))]
+    owner: String,
+    /// What the identity is for.
+    #[schemars(length(min = 1))]
+    purpose: String,
+    /// The lifecycle state the identity should be in.
+    state: State,
+    /// The identity's accounts, at most one per target.
+    #[schemars(length(min = 1))]
+    accounts: Vec<Account>,
+}
+
+/// The lifecycle state an identity should be in.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum State {
+    /// Exists, can log in, holds exactly its entitlements.
+    Active,
+    /// Exists but cannot log in and has no open session.
+    Disabled,
+    /// Removed from every target, with its secrets purged.
+    Decommissioned,
+}
+
+/// One identity's account on one target.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Account {
+    /// The id of a declared target.
+    target: String,
+    /// The account's name on the target; for `postgres`, `^[a-z_][a-z0-9_]{0,62}$`.
+    role: String,
+    /// The exact set of entitlements; anything else found on the target is revoked.
+    entitlements: Option<Vec<Entitlement>>,
+    /// How the account's credential is managed.
+    credential: Option<Credential>,
+    /// Limits on the account's sessions.
+    sessions: Option<Sessions>,
+    /// What deleting the account does with objects it owns. Defaults to `refuse`.
+    owned_objects: Option<OwnedObjects>,
+}
+
+/// A right held by an account: a group membership or a privilege on an object.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum Entitlement {
+    Membership(Membership),
+    Privilege(Privilege),
+}
+
+/// Membership in a group (for `postgres`, a role granted to the account).
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Membership {
+    /// The group's name.
+    member_of: String,
+}
+
+/// A privilege on an object.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Privilege {
+    /// The privilege, case-insensitive. Valid per object kind: database `CONNECT`, `CREATE`,
+    /// `TEMPORARY`; schema `USAGE`, `CREATE`; table `SELECT`, `INSERT`, `UPDATE`, `DELETE`,
+    /// `TRUNCATE`, `REFERENCES`, `TRIGGER`; sequence `USAGE`, `SELECT`, `UPDATE`. `ALL` is
+    /// rejected: list the privileges needed.
+    privilege: String,
+    /// The object, as `<kind> <name>` with kind `database`, `schema`, `table` or `sequence`;
+    /// table and sequence names are schema-qualified, such as `table public.invoices`.
+    #[schemars(regex(pattern = r"^(database|schema|table|sequence) +[^ ]+$"))]
+    on: String,
+}
+
+/// How an account's credential is managed.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Credential {
+    /// The kind of credential.
+    kind: CredentialKind,
+    /// Rotate once the credential is older than this.
+    #[schemars(regex(pattern = "DURATION_PATTERN"))]
+    max_age: Option<String>,
+    /// Where a new value is delivered.
+    deliver_to: DeliverTo,
+}
+
+/// The kind of credential.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum CredentialKind {
+    /// A password.
+    Password,
+}
+
+/// The designated store for a credential's current value.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct DeliverTo {
+    /// A local file, written atomically with mode 0600; a relative path is resolved against the
+    /// policy's directory.
+    file: String,
+}
+
+/// Limits on an account's sessions.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Sessions {
+    /// Sessions older than this are ended.
+    #[schemars(regex(pattern = "DURATION_PATTERN"))]
+    max_lifetime: Option<String>,
+    /// Sessions idle longer than this are ended.
+    #[schemars(regex(pattern = "DURATION_PATTERN"))]
+    idle_limit: Option<String>,
+    /// Whether rotating the credential also ends the sessions opened before it. Defaults to
+    /// `false`.
+    end_on_rotation: Option<bool>,
+}
+
+/// What deleting an account does with the objects it owns: `refuse` fails the deletion if it
+/// owns anything; `reassign_to` hands every owned object to the named account first.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum OwnedObjects {
+    Refuse(RefuseWord),
+    Reassign(ReassignTo),
+}
+
+/// Fail the deletion if the account owns anything.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum RefuseWord {
+    Refuse,
+}
+
+/// Hand every owned object to the named account before deleting.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct ReassignTo {
+    /// The account that takes over the objects.
+    reassign_to: String,
+}
+
+/// The JSON Schema (draft-07) of the policy file.
+///
+/// Every object schema sets `additionalProperties: false`; the two id maps (`targets`,
+/// `identities`) constrain their keys with `propertyNames` instead. Rules that need more than
+/// one value, such as a role declared by two identities, are checked only by the parser.
+pub fn json_schema() -> Value {
+    let mut settings = SchemaSettings::draft07();
+    // An optional key may be absent but not `null`, which the parser rejects.
+    settings.option_add_null_type = false;
+    let schema = settings.into_generator().into_root_schema_for::<PolicyFile>();
+    let mut value = serde_json::to_value(schema).unwrap_or(Value::Null);
+    refine(&mut value);
+    value
+}
+
+/// Adds what the derive cannot express: id patterns, the admin password's one-of and the
+/// duration patterns, which attribute strings cannot take from a constant.
+fn refine(schema: &mut Value) {
+    if let Some(properties) = schema.get_mut("properties") {
+        if let Some(targets) = properties.get_mut("targets") {
+            targets["propertyNames"] = json!({ "pattern": "^[a-z0-9][a-z0-9_-]*$" });
+        }
+        if let Some(identities) = properties.get_mut("identities") {
+            identities["propertyNames"] = json!({ "pattern": "^[a-z0-9][a-z0-9_.-]*$" });
+        }
+    }
+    if let Some(admin) = schema.pointer_mut("/definitions/Admin") {
+        admin["oneOf"] = json!([
+            { "required": ["password_env"] },
+            { "required": ["password_file"] }
+        ]);
+    }
+    replace_duration_patterns(schema);
+}
+
+fn replace_duration_patterns(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get("pattern").and_then(Value::as_str) == Some("DURATION_PATTERN") {
+                map.insert("pattern".to_owned(), json!(DURATION_PATTERN));
+                map.insert("minLength".to_owned(), json!(2));
+                let description = match map.get("description").and_then(Value::as_str) {
+                    Some(text) => format!("{text} {DURATION_NOTE}"),
+                    None => DURATION_NOTE.to_owned(),
+                };
+                map.insert("description".to_owned(), json!(description));
+            }
+            map.values_mut().for_each(replace_duration_patterns);
+        }
+        Value::Array(items) => items.iter_mut().for_each(replace_duration_patterns),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys;
+    use std::collections::BTreeSet;
+
+    fn properties(schema: &Value, pointer: &str) -> BTreeSet<String> {
+        let node = schema
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("schema has no `{pointer}`"));
+        node["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("`{pointer}` has no properties"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn set(keys: &[&str]) -> BTreeSet<String> {
+        keys.iter().map(|key| (*key).to_owned()).collect()
+    }
+
+    #[test]
+    fn schema_keys_match_parser_keys() {
+        let schema = json_schema();
+        let pairs: &[(&str, &[&str])] = &[
+            ("", keys::POLICY),
+            ("/definitions/Limits", keys::LIMITS),
+            ("/definitions/Target", keys::TARGET),
+            ("/definitions/Admin", keys::ADMIN),
+            ("/definitions/Unmanaged", keys::UNMANAGED),
+            ("/definitions/Identity", keys::IDENTITY),
+            ("/definitions/Account", keys::ACCOUNT),
+            ("/definitions/Membership", keys::MEMBERSHIP),
+            ("/definitions/Privilege", keys::PRIVILEGE),
+            ("/definitions/Credential", keys::CREDENTIAL),
+            ("/definitions/DeliverTo", keys::DELIVER_TO),
+            ("/definitions/Sessions", keys::SESSIONS),
+            ("/definitions/ReassignTo", keys::OWNED_OBJECTS),
+        ];
+        for (pointer, accepted) in pairs {
+            assert_eq!(
+                properties(&schema, pointer),
+                set(accepted),
+                "keys differ at `{pointer}`"
+            );
+        }
+        let entitlement: BTreeSet<String> = set(keys::MEMBERSHIP)
+            .union(&set(keys::PRIVILEGE))
+            .cloned()
+            .collect();
+        assert_eq!(set(keys::ENTITLEMENT), entitlement);
+    }
+
+    #[test]
+    fn every_object_rejects_other_keys() {
+        let schema = json_schema();
+        assert_eq!(schema["additionalProperties"], json!(false));
+        let definitions = schema["definitions"]
+            .as_object()
+            .unwrap_or_else(|| panic!("schema has no definitions"));
+        for (name, definition) in definitions {
+            if definition.get("properties").is_some() {
+                assert_eq!(
+                    definition["additionalProperties"],
+                    json!(false),
+                    "`{name}` allows other keys"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn durations_carry_the_pattern() {
+        let schema = json_schema();
+        let max_age = &schema["definitions"]["Credential"]["properties"]["max_age"];
+        assert_eq!(max_age["pattern"], json!(DURATION_PATTERN));
+        let text = serde_json::to_string(&schema).unwrap_or_default();
+        assert!(!text.contains("\"DURATION_PATTERN\""));
+    }
+
+    #[test]
+    fn id_maps_constrain_their_keys() {
+        let schema = json_schema();
+        assert_eq!(
+            schema["properties"]["targets"]["propertyNames"]["pattern"],
+            json!("^[a-z0-9][a-z0-9_-]*$")
+        );
+        assert_eq!(
+            schema["definitions"]["Admin"]["oneOf"][0]["required"][0],
+            json!("password_env")
+        );
+    }
+}
