@@ -66,7 +66,9 @@ pub fn parse_policy(source: &str, options: &ParseOptions) -> Result<Policy, Poli
                 },
                 kind: ErrorKind::MissingKey,
                 message: "the policy is empty".to_owned(),
-                help: Some("start with `version: 1`, then declare `targets` and `identities`".to_owned()),
+                help: Some(
+                    "start with `version: 1`, then declare `targets` and `identities`".to_owned(),
+                ),
             };
             (None, vec![diag], Vec::new())
         }
@@ -82,7 +84,9 @@ pub fn parse_policy(source: &str, options: &ParseOptions) -> Result<Policy, Poli
 
     diags.sort_by_key(|diag| (diag.loc.start, diag.loc.line, diag.loc.column));
     let shown = masked(source, &secret_values);
-    let named = Arc::new(NamedSource::new(options.origin.display().to_string(), shown).with_language("yaml"));
+    let named = Arc::new(
+        NamedSource::new(options.origin.display().to_string(), shown).with_language("yaml"),
+    );
     let errors = diags
         .into_iter()
         .map(|diag| PolicyError {

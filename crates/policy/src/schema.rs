@@ -259,7 +259,9 @@ pub fn json_schema() -> Value {
     let mut settings = SchemaSettings::draft07();
     // An optional key may be absent but not `null`, which the parser rejects.
     settings.option_add_null_type = false;
-    let schema = settings.into_generator().into_root_schema_for::<PolicyFile>();
+    let schema = settings
+        .into_generator()
+        .into_root_schema_for::<PolicyFile>();
     let mut value = serde_json::to_value(schema).unwrap_or(Value::Null);
     refine(&mut value);
     value
@@ -305,6 +307,7 @@ fn replace_duration_patterns(value: &mut Value) {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
     use crate::keys;

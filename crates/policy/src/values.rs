@@ -184,7 +184,10 @@ pub(crate) fn glob(text: &str) -> Result<(), Problem> {
     if text.is_empty() {
         return Err(Problem::new("empty glob pattern", help));
     }
-    match text.chars().find(|c| matches!(c, '[' | ']' | '{' | '}' | '\\')) {
+    match text
+        .chars()
+        .find(|c| matches!(c, '[' | ']' | '{' | '}' | '\\'))
+    {
         Some(c) => Err(Problem::new(
             format!("invalid glob `{text}`: `{c}` is not supported"),
             help,
@@ -347,7 +350,8 @@ pub(crate) fn object(text: &str) -> Result<(&'static str, String), Problem> {
     // NOTE: quoted identifiers (names with dots or capitals inside quotes) are not supported;
     // a dot always separates the schema from the object name.
     let parts: Vec<&str> = name.split('.').collect();
-    let qualified = matches!(parts.as_slice(), [schema, object] if !schema.is_empty() && !object.is_empty());
+    let qualified =
+        matches!(parts.as_slice(), [schema, object] if !schema.is_empty() && !object.is_empty());
     match kind {
         "table" | "sequence" if !qualified => {
             let example = match parts.last() {
@@ -413,7 +417,9 @@ mod tests {
 
     #[test]
     fn durations_reject_bad_forms() {
-        for text in ["", "d", "90", "90x", "1m1h", "1h1h", "1h30", "1.5h", " 5s", "5 s"] {
+        for text in [
+            "", "d", "90", "90x", "1m1h", "1h1h", "1h30", "1.5h", " 5s", "5 s",
+        ] {
             assert!(duration(text).is_err(), "`{text}` was accepted");
         }
     }
@@ -462,7 +468,14 @@ mod tests {
         assert!(endpoint("127.0.0.1:55432").is_ok());
         assert!(endpoint("localhost:5432").is_ok());
         assert!(endpoint("[::1]:5432").is_ok());
-        for text in ["127.0.0.1", ":5432", "host:0", "host:70000", "::1:5432", "host:x"] {
+        for text in [
+            "127.0.0.1",
+            ":5432",
+            "host:0",
+            "host:70000",
+            "::1:5432",
+            "host:x",
+        ] {
             assert!(endpoint(text).is_err(), "`{text}` was accepted");
         }
     }
@@ -489,7 +502,10 @@ mod tests {
             object("table public.invoices"),
             Ok(("table", "public.invoices".to_owned()))
         );
-        assert_eq!(object("database appdb"), Ok(("database", "appdb".to_owned())));
+        assert_eq!(
+            object("database appdb"),
+            Ok(("database", "appdb".to_owned()))
+        );
         assert!(object("table invoices").is_err());
         assert!(object("view public.v").is_err());
         assert!(object("schema a.b").is_err());

@@ -342,6 +342,7 @@ fn is_float(text: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
 

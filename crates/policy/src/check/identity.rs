@@ -219,7 +219,7 @@ impl Cx<'_> {
                 ErrorKind::Duplicate,
                 format!("identity `{identity}` has a second account on target `{id}`"),
                 Some(format!(
-                    "declare one account per target; the first is on line {first_line}"
+                    "an identity has one account per target, and the first is on line {first_line}"
                 )),
             );
             return None;
@@ -242,16 +242,16 @@ impl Cx<'_> {
             self.error(
                 loc,
                 ErrorKind::Duplicate,
-                format!("role `{role}` on target `{target}` is already declared by identity `{owner}`"),
+                format!(
+                    "role `{role}` on target `{target}` is already declared by identity `{owner}`"
+                ),
                 Some(format!(
-                    "an account belongs to one identity; `{owner}` declares it on line {line}"
+                    "an account belongs to one identity, and `{owner}` declares it on line {line}"
                 )),
             );
             return None;
         }
-        claims
-            .roles
-            .insert(key, (identity.to_owned(), loc.line));
+        claims.roles.insert(key, (identity.to_owned(), loc.line));
         Some(())
     }
 
@@ -365,7 +365,12 @@ impl Cx<'_> {
 
     fn credential(&mut self, node: &Node, parent: &Fields<'_>) -> Option<CredentialPolicy> {
         let anchor = key_loc(parent, "credential", node);
-        let fields = self.fields(node, anchor, &parent.path_of("credential"), keys::CREDENTIAL)?;
+        let fields = self.fields(
+            node,
+            anchor,
+            &parent.path_of("credential"),
+            keys::CREDENTIAL,
+        )?;
 
         let kind = self.required(&fields, "kind").and_then(|value| {
             self.choice(
@@ -382,8 +387,12 @@ impl Cx<'_> {
         };
         let sink = self.required(&fields, "deliver_to").and_then(|value| {
             let anchor = key_loc(&fields, "deliver_to", value);
-            let sink_fields =
-                self.fields(value, anchor, &fields.path_of("deliver_to"), keys::DELIVER_TO)?;
+            let sink_fields = self.fields(
+                value,
+                anchor,
+                &fields.path_of("deliver_to"),
+                keys::DELIVER_TO,
+            )?;
             let file = self.required(&sink_fields, "file")?;
             let path = self.path(file, &sink_fields.path_of("file"))?;
             Some(SinkRef::File { path })
@@ -407,7 +416,9 @@ impl Cx<'_> {
             None => Some(None),
         };
         let idle_limit = match fields.get("idle_limit") {
-            Some(value) => self.duration(value, &fields.path_of("idle_limit")).map(Some),
+            Some(value) => self
+                .duration(value, &fields.path_of("idle_limit"))
+                .map(Some),
             None => Some(None),
         };
         let end_on_rotation = match fields.get("end_on_rotation") {

@@ -105,9 +105,17 @@ fn describe(path: &str) -> String {
 /// Whether a key name suggests it holds a secret, which a policy must never contain.
 fn looks_secret(key: &str) -> bool {
     let key = key.to_lowercase();
-    ["password", "passwd", "pwd", "secret", "token", "private_key", "api_key"]
-        .iter()
-        .any(|word| key.contains(word))
+    [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "private_key",
+        "api_key",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 impl Cx<'_> {
@@ -135,7 +143,10 @@ impl Cx<'_> {
                         ScalarKind::Int | ScalarKind::Float | ScalarKind::Bool
                     ) =>
             {
-                Some(format!("quote it to make it a string: `\"{}\"`", scalar.text))
+                Some(format!(
+                    "quote it to make it a string: `\"{}\"`",
+                    scalar.text
+                ))
             }
             _ => None,
         };
@@ -247,22 +258,15 @@ impl Cx<'_> {
         );
     }
 
-    fn unknown_key(
-        &mut self,
-        key: &Node,
-        value: &Node,
-        name: &str,
-        path: &str,
-        allowed: &[&str],
-    ) {
+    fn unknown_key(&mut self, key: &Node, value: &Node, name: &str, path: &str, allowed: &[&str]) {
         let help = if looks_secret(name) {
             // The value itself must not be echoed anywhere, including the rendered snippet.
             self.secret_values.push(value.loc);
-            "secrets are never written inline: credentials are read from the environment or a \
-             file (`password_env` or `password_file`)"
+            "credentials are read from the environment or a file, never inline, so use \
+             `password_env` or `password_file`"
                 .to_owned()
         } else if name == "<<" {
-            "merge keys are not supported; write the keys out".to_owned()
+            "write the keys out, since merge keys are not supported".to_owned()
         } else {
             match values::closest(name, allowed) {
                 Some(near) => format!("did you mean `{near}`?"),
@@ -284,7 +288,10 @@ impl Cx<'_> {
             self.error(
                 fields.anchor,
                 ErrorKind::MissingKey,
-                format!("missing required key `{name}` in {}", describe(&fields.path)),
+                format!(
+                    "missing required key `{name}` in {}",
+                    describe(&fields.path)
+                ),
                 None,
             );
         }

@@ -217,15 +217,15 @@ impl Cx<'_> {
         let mut patterns = Some(Vec::new());
         for (index, item) in items.iter().enumerate() {
             let item_path = format!("{path}[{index}]");
-            let pattern = self.string(item, &item_path).and_then(|text| {
-                match values::glob(text) {
+            let pattern = self
+                .string(item, &item_path)
+                .and_then(|text| match values::glob(text) {
                     Ok(()) => Some(text.to_owned()),
                     Err(problem) => {
                         self.problem(item.loc, problem);
                         None
                     }
-                }
-            });
+                });
             match (pattern, &mut patterns) {
                 (Some(pattern), Some(list)) => list.push(pattern),
                 _ => patterns = None,

@@ -1,0 +1,1171 @@
+//! Parses policies through the public API: malformed inputs must give exact located errors,
+//! and a valid policy must resolve to the expected model.
+
+#![allow(clippy::panic, reason = "a test fails by panicking")]
+
+use enact_model::policy::{CredentialSource, Limits};
+use enact_model::{
+    Duration, Entitlement, LifecycleState, NhiId, ObjectRef, OwnedObjects, SinkRef, TargetId,
+    UnmanagedAction,
+};
+use enact_policy::{json_schema, parse_policy, ErrorKind, ParseOptions, PolicyErrors};
+use miette::Diagnostic;
+use std::path::PathBuf;
+
+const VALID: &str = include_str!("valid.yaml");
+
+fn options() -> ParseOptions {
+    ParseOptions {
+        origin: PathBuf::from("policy.yaml"),
+        base_dir: PathBuf::from("/etc/enact"),
+        known_kinds: vec!["postgres".to_owned()],
+    }
+}
+
+fn errors(source: &str) -> PolicyErrors {
+    match parse_policy(source, &options()) {
+        Ok(policy) => panic!("expected errors, the policy parsed: {policy:#?}"),
+        Err(errors) => errors,
+    }
+}
+
+/// Asserts the whole plain rendering: every `file:line:col: error: ...` line and help line.
+fn assert_errors(source: &str, expected: &str) {
+    assert_eq!(errors(source).to_string(), expected);
+}
+
+#[test]
+fn yaml_syntax_error_is_located() {
+    let source = r#"version: 1
+targets: [a
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:3:1: error: invalid yaml: while parsing a flow sequence, expected ',' or ']'"#,
+    );
+}
+
+#[test]
+fn quoted_version_is_wrong_type() {
+    let source = r#"version: "1"
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:1:10: error: invalid type for `version`: expected an integer, found a string"#,
+    );
+}
+
+#[test]
+fn unsupported_version_is_rejected() {
+    let source = r#"version: 2
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:1:10: error: unsupported policy version `2`
+  help: this version of enact reads `version: 1`"#,
+    );
+}
+
+#[test]
+fn missing_version_points_at_top() {
+    let source = r#"targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:1:1: error: missing required key `version` in the policy"#,
+    );
+}
+
+#[test]
+fn missing_key_points_at_parent() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:3:3: error: missing required key `endpoint` in `targets.pg-main`"#,
+    );
+}
+
+#[test]
+fn unknown_kind_suggests_known_kind() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgress
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:4:11: error: unknown target kind `postgress`
+  help: did you mean `postgres`?"#,
+    );
+}
+
+#[test]
+fn invalid_state_lists_valid_states() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: actve
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:13:12: error: invalid state `actve`
+  help: did you mean `active`? expected one of `active`, `disabled` and `decommissioned`"#,
+    );
+}
+
+#[test]
+fn unknown_key_suggests_close_key() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        credential:
+          kind: password
+          max_agee: 90d
+          deliver_to:
+            file: secrets/b.pw
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:19:11: error: unknown key `max_agee` in `identities.billing-worker.accounts[0].credential`
+  help: did you mean `max_age`?"#,
+    );
+}
+
+#[test]
+fn inline_password_is_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password: hunter2-canary
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:6:5: error: missing `password_env` or `password_file` in `targets.pg-main.admin`
+  help: the admin password is read from an environment variable (`password_env`) or a file (`password_file`)
+policy.yaml:8:7: error: unknown key `password` in `targets.pg-main.admin`
+  help: credentials are read from the environment or a file, never inline, so use `password_env` or `password_file`"#,
+    );
+}
+
+#[test]
+fn both_password_sources_conflict() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+      password_file: secrets/admin.pw
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:9:7: error: `targets.pg-main.admin` sets both `password_env` and `password_file`
+  help: keep exactly one of them"#,
+    );
+}
+
+#[test]
+fn undeclared_target_suggests_declared() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-mian
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:15:17: error: unknown target `pg-mian`
+  help: did you mean `pg-main`?"#,
+    );
+}
+
+#[test]
+fn invalid_target_id_is_rejected() {
+    let source = r#"version: 1
+targets:
+  PG_Main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:3:3: error: invalid target id `PG_Main`
+  help: target ids start with a lowercase letter or digit, followed by lowercase letters, digits, `_` or `-`, e.g. `pg-main`
+policy.yaml:15:17: error: unknown target `pg-main`
+  help: did you mean `PG_Main`?"#,
+    );
+}
+
+#[test]
+fn invalid_postgres_role_is_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: Billing-Worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:16:15: error: invalid role name `Billing-Worker` for a `postgres` target
+  help: postgres role names match `^[a-z_][a-z0-9_]{0,62}$`"#,
+    );
+}
+
+#[test]
+fn invalid_and_zero_durations_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        credential:
+          kind: password
+          max_age: 90x
+          deliver_to:
+            file: secrets/b.pw
+        sessions:
+          idle_limit: 0s
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:19:20: error: invalid duration `90x`
+  help: write one or more `<integer><unit>` parts, largest unit first, with units `d`, `h`, `m` and `s`, e.g. `90d` or `1h30m`
+policy.yaml:23:23: error: duration `0s` must be positive
+  help: write one or more `<integer><unit>` parts, largest unit first, with units `d`, `h`, `m` and `s`, e.g. `90d` or `1h30m`"#,
+    );
+}
+
+#[test]
+fn invalid_glob_is_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    unmanaged:
+      ignore: ["legacy_[ab]"]
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:7:16: error: invalid glob `legacy_[ab]`: `[` is not supported
+  help: patterns match account names with `*` (any run of characters) and `?` (one character) only"#,
+    );
+}
+
+#[test]
+fn all_privilege_is_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        entitlements:
+          - privilege: ALL
+            on: table public.invoices
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:24: error: privilege `ALL` is not allowed
+  help: list only the privileges the account needs (least privilege): `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`, `REFERENCES` and `TRIGGER` on a table"#,
+    );
+}
+
+#[test]
+fn unqualified_table_is_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        entitlements:
+          - privilege: SELECT
+            on: table invoices
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:19:17: error: table name `invoices` is not schema-qualified
+  help: qualify it, e.g. `public.invoices`"#,
+    );
+}
+
+#[test]
+fn duplicate_entitlement_is_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        entitlements:
+          - member_of: app_readers
+          - member_of: app_readers
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:19:13: error: duplicate entitlement `member of app_readers`
+  help: it is first listed on line 18"#,
+    );
+}
+
+#[test]
+fn role_claimed_twice_is_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+  reporting:
+    owner: data-team
+    purpose: reports
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:23:15: error: role `billing_worker` on target `pg-main` is already declared by identity `billing-worker`
+  help: an account belongs to one identity, and `billing-worker` declares it on line 16"#,
+    );
+}
+
+#[test]
+fn second_account_on_target_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+      - target: pg-main
+        role: billing_worker_2
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:17:17: error: identity `billing-worker` has a second account on target `pg-main`
+  help: an identity has one account per target, and the first is on line 15"#,
+    );
+}
+
+#[test]
+fn duplicate_identity_id_is_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+  billing-worker:
+    owner: x
+    purpose: y
+    state: active
+    accounts:
+      - target: pg-main
+        role: other
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:17:3: error: duplicate identity `billing-worker`
+  help: `billing-worker` is first declared on line 10"#,
+    );
+}
+
+#[test]
+fn duplicate_yaml_key_is_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:5:5: error: duplicate key `kind` in `targets.pg-main`
+  help: `kind` is first set on line 4"#,
+    );
+}
+
+#[test]
+fn privilege_wrong_for_kind_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        entitlements:
+          - privilege: USAGE
+            on: table public.invoices
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:24: error: privilege `USAGE` does not apply to a table
+  help: privileges on a table: `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`, `REFERENCES` and `TRIGGER`"#,
+    );
+}
+
+#[test]
+fn missing_owner_is_reported() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:10:3: error: missing required key `owner` in `identities.billing-worker`"#,
+    );
+}
+
+#[test]
+fn identity_without_accounts_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts: []
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:14:15: error: identity `billing-worker` has no accounts
+  help: declare at least one account with `target` and `role`"#,
+    );
+}
+
+#[test]
+fn endpoint_without_port_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:5:15: error: invalid endpoint `127.0.0.1`
+  help: write `host:port`, e.g. `127.0.0.1:5432` or `[::1]:5432`"#,
+    );
+}
+
+#[test]
+fn non_boolean_flag_is_wrong_type() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        sessions:
+          end_on_rotation: yes
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:28: error: invalid type for `identities.billing-worker.accounts[0].sessions.end_on_rotation`: expected a boolean (`true` or `false`), found a string"#,
+    );
+}
+
+#[test]
+fn many_problems_reported_at_once() {
+    let source = r#"version: 1
+limits:
+  max_destructive: -1
+targets:
+  pg-main:
+    kind: postgress
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password: hunter2-canary
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: actve
+    accounts:
+      - target: pg-mian
+        role: billing_worker
+        entitlements:
+          - privilege: SELEKT
+            on: table public.invoices
+        credential:
+          kind: password
+          max_age: 90
+          deliver_to:
+            file: secrets/b.pw
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:3:20: error: invalid value `-1` for `limits.max_destructive`
+  help: use a whole number from 0 to 4294967295
+policy.yaml:6:11: error: unknown target kind `postgress`
+  help: did you mean `postgres`?
+policy.yaml:8:5: error: missing `password_env` or `password_file` in `targets.pg-main.admin`
+  help: the admin password is read from an environment variable (`password_env`) or a file (`password_file`)
+policy.yaml:10:7: error: unknown key `password` in `targets.pg-main.admin`
+  help: credentials are read from the environment or a file, never inline, so use `password_env` or `password_file`
+policy.yaml:15:12: error: invalid state `actve`
+  help: did you mean `active`? expected one of `active`, `disabled` and `decommissioned`
+policy.yaml:17:17: error: unknown target `pg-mian`
+  help: did you mean `pg-main`?
+policy.yaml:20:24: error: unknown privilege `SELEKT`
+  help: did you mean `SELECT`?
+policy.yaml:24:20: error: duration `90` has no unit
+  help: write one or more `<integer><unit>` parts, largest unit first, with units `d`, `h`, `m` and `s`, e.g. `90d` or `1h30m`"#,
+    );
+}
+
+#[test]
+fn empty_policy_is_rejected() {
+    let source = r#"
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:1:1: error: the policy is empty
+  help: start with `version: 1`, then declare `targets` and `identities`"#,
+    );
+}
+
+#[test]
+fn invalid_owned_objects_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        owned_objects: keep
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:17:24: error: invalid `owned_objects` value `keep`
+  help: write `owned_objects: refuse`, or `reassign_to: ROLE` under it"#,
+    );
+}
+
+#[test]
+fn top_level_typo_suggests_key() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identites:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:1:1: error: missing required key `identities` in the policy
+policy.yaml:9:1: error: unknown key `identites` in the policy
+  help: did you mean `identities`?"#,
+    );
+}
+
+#[test]
+fn targets_of_wrong_type_rejected() {
+    let source = r#"version: 1
+identities: {}
+targets: 7
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:3:10: error: invalid type for `targets`: expected a mapping, found an integer"#,
+    );
+}
+
+#[test]
+fn valid_policy_resolves_to_model() {
+    let policy = match parse_policy(VALID, &options()) {
+        Ok(policy) => policy,
+        Err(errors) => panic!("valid policy rejected:\n{errors}"),
+    };
+    assert_eq!(policy.limits, Limits { max_destructive: 3 });
+    assert_eq!(policy.targets.len(), 2);
+    assert_eq!(policy.identities.len(), 2);
+
+    let main = &policy.targets[&TargetId::new("pg-main")];
+    assert_eq!(main.kind, "postgres");
+    assert_eq!(main.endpoint, "127.0.0.1:55432");
+    assert_eq!(main.database.as_deref(), Some("appdb"));
+    assert_eq!(main.admin_user, "enact_admin");
+    assert_eq!(
+        main.admin_credential,
+        CredentialSource::Env("ENACT_PG_ADMIN_PASSWORD".to_owned())
+    );
+    assert_eq!(main.verify_window, Duration::from_secs(10));
+    assert_eq!(main.unmanaged.action, UnmanagedAction::Disable);
+    assert_eq!(main.unmanaged.ignore, vec!["legacy_*", "tmp_??"]);
+
+    let reports = &policy.targets[&TargetId::new("pg-reports")];
+    assert_eq!(reports.endpoint, "[::1]:55433");
+    assert_eq!(reports.database, None);
+    assert_eq!(reports.verify_window, Duration::from_secs(5));
+    assert_eq!(reports.unmanaged.action, UnmanagedAction::Report);
+    assert!(reports.unmanaged.ignore.is_empty());
+
+    let billing = &policy.identities[&NhiId::new("billing-worker")];
+    assert_eq!(billing.owner, "payments-team");
+    assert_eq!(billing.purpose, "writes invoices");
+    assert_eq!(billing.state, LifecycleState::Active);
+    assert_eq!(billing.accounts.len(), 2);
+
+    let account = &billing.accounts[0];
+    assert_eq!(account.target, TargetId::new("pg-main"));
+    assert_eq!(account.name, "billing_worker");
+    let expected: Vec<Entitlement> = vec![
+        Entitlement::Membership {
+            group: "app_readers".to_owned(),
+        },
+        Entitlement::Privilege {
+            privilege: "CONNECT".to_owned(),
+            object: ObjectRef {
+                kind: "database".to_owned(),
+                name: "appdb".to_owned(),
+            },
+        },
+        Entitlement::Privilege {
+            privilege: "SELECT".to_owned(),
+            object: ObjectRef {
+                kind: "table".to_owned(),
+                name: "public.invoices".to_owned(),
+            },
+        },
+    ];
+    assert_eq!(
+        account.entitlements.iter().cloned().collect::<Vec<_>>(),
+        expected
+    );
+    let credential = account
+        .credential
+        .as_ref()
+        .map(|credential| (credential.max_age, credential.sink.clone()));
+    assert_eq!(
+        credential,
+        Some((
+            Some(Duration::from_secs(90 * 86_400)),
+            SinkRef::File {
+                path: PathBuf::from("/etc/enact/secrets/billing_worker.pw")
+            }
+        ))
+    );
+    let sessions = account.sessions.clone().unwrap_or_default();
+    assert_eq!(sessions.max_lifetime, Some(Duration::from_secs(8 * 3600)));
+    assert_eq!(sessions.idle_limit, Some(Duration::from_secs(5400)));
+    assert!(sessions.end_on_rotation);
+    assert_eq!(
+        account.owned_objects,
+        OwnedObjects::ReassignTo("app_owner".to_owned())
+    );
+
+    let bare = &billing.accounts[1];
+    assert_eq!(bare.target, TargetId::new("pg-reports"));
+    assert!(bare.entitlements.is_empty());
+    assert_eq!(bare.credential, None);
+    assert_eq!(bare.sessions, None);
+    assert_eq!(bare.owned_objects, OwnedObjects::Refuse);
+}
+
+#[test]
+fn decommissioned_with_credential_is_valid() {
+    let policy = parse_policy(VALID, &options()).map_err(|errors| errors.to_string());
+    let exporter = policy
+        .as_ref()
+        .ok()
+        .and_then(|policy| policy.identities.get(&NhiId::new("old.exporter")));
+    let Some(exporter) = exporter else {
+        panic!("`old.exporter` missing: {policy:?}");
+    };
+    assert_eq!(exporter.state, LifecycleState::Decommissioned);
+    assert_eq!(exporter.accounts[0].owned_objects, OwnedObjects::Refuse);
+    assert!(exporter.accounts[0].credential.is_some());
+}
+
+#[test]
+fn relative_paths_resolve_against_base_dir() {
+    let mut options = options();
+    options.base_dir = PathBuf::from("/srv/policies/prod");
+    let policy = match parse_policy(VALID, &options) {
+        Ok(policy) => policy,
+        Err(errors) => panic!("valid policy rejected:\n{errors}"),
+    };
+    let reports = &policy.targets[&TargetId::new("pg-reports")];
+    assert_eq!(
+        reports.admin_credential,
+        CredentialSource::File(PathBuf::from("/srv/policies/prod/secrets/admin.pw"))
+    );
+    let sink = |identity: &str| {
+        policy.identities[&NhiId::new(identity)].accounts[0]
+            .credential
+            .as_ref()
+            .map(|credential| credential.sink.clone())
+    };
+    assert_eq!(
+        sink("billing-worker"),
+        Some(SinkRef::File {
+            path: PathBuf::from("/srv/policies/prod/secrets/billing_worker.pw")
+        })
+    );
+    // An absolute path is kept as written.
+    assert_eq!(
+        sink("old.exporter"),
+        Some(SinkRef::File {
+            path: PathBuf::from("/var/lib/enact/old_exporter.pw")
+        })
+    );
+}
+
+#[test]
+fn digest_is_sha256_of_source() {
+    let policy = parse_policy(VALID, &options()).map_err(|errors| errors.to_string());
+    let digest = policy.map(|policy| policy.digest);
+    assert_eq!(
+        digest,
+        Ok(enact_model::digest::sha256_hex(VALID.as_bytes()))
+    );
+    let edited = VALID.replace("max_destructive: 3", "max_destructive: 4");
+    let other = parse_policy(&edited, &options()).map(|policy| policy.digest);
+    assert_ne!(
+        other.ok(),
+        Some(enact_model::digest::sha256_hex(VALID.as_bytes()))
+    );
+}
+
+#[test]
+fn unknown_kind_lists_known_kinds() {
+    let source = VALID.replace("kind: postgres", "kind: mysql");
+    let all = errors(&source);
+    let first = &all.errors()[0];
+    assert_eq!(first.message, "unknown target kind `mysql`");
+    assert_eq!(first.help.as_deref(), Some("known kinds: `postgres`"));
+}
+
+#[test]
+fn errors_carry_consistent_positions() {
+    let source = include_str!("valid.yaml")
+        .replace("max_age: 90d", "max_age: 0d")
+        .replace("state: active", "state: paused")
+        .replace("role: old_exporter", "role: Old");
+    let all = errors(&source);
+    assert_eq!(all.len(), 3);
+    for error in all.errors() {
+        let before = &source[..error.span.start];
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rsplit('\n')
+            .next()
+            .map_or(0, |text| text.chars().count())
+            + 1;
+        assert_eq!(
+            (error.line, error.column),
+            (line, column),
+            "{}",
+            error.to_plain()
+        );
+        assert!(error.span.end <= source.len());
+        assert_eq!(error.kind, ErrorKind::InvalidValue);
+    }
+    let spanned: Vec<&str> = all
+        .errors()
+        .iter()
+        .map(|error| &source[error.span.clone()])
+        .collect();
+    assert_eq!(spanned, vec!["paused", "0d", "Old"]);
+}
+
+#[test]
+fn diagnostic_relates_every_error() {
+    let all = errors(
+        &VALID
+            .replace("state: active", "state: on")
+            .replace("owner: data-team", "owner: \"\""),
+    );
+    let related: Vec<String> = all
+        .related()
+        .map(|errors| errors.map(|error| error.to_string()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        related,
+        vec![
+            "invalid state `on`".to_owned(),
+            "`identities.old.exporter.owner` is empty".to_owned()
+        ]
+    );
+    for error in all.errors() {
+        let labels: Vec<_> = error.labels().map(Iterator::collect).unwrap_or_default();
+        assert_eq!(labels.len(), 1);
+        assert!(error.source_code().is_some());
+    }
+    assert_eq!(
+        all.diagnostic().to_string(),
+        "invalid policy `policy.yaml`: 2 errors"
+    );
+}
+
+#[test]
+fn rendered_report_never_shows_inline_secret() {
+    let source = VALID.replace(
+        "password_env: ENACT_PG_ADMIN_PASSWORD",
+        "password_env: ENACT_PG_ADMIN_PASSWORD\n      token: canary-7f3a9c",
+    );
+    let all = errors(&source);
+    assert_eq!(
+        all.errors()[0].message,
+        "unknown key `token` in `targets.pg-main.admin`"
+    );
+    let mut rendered = String::new();
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    if let Err(error) = handler.render_report(&mut rendered, &all.diagnostic()) {
+        panic!("rendering failed: {error}");
+    }
+    assert!(rendered.contains("token"), "{rendered}");
+    assert!(rendered.contains("policy.yaml:12:7"), "{rendered}");
+    assert!(!rendered.contains("canary-7f3a9c"), "{rendered}");
+    assert!(!all.to_string().contains("canary-7f3a9c"));
+    assert!(!format!("{all:?}").contains("canary-7f3a9c"));
+}
+
+#[test]
+fn schema_has_policy_shape() {
+    let schema = json_schema();
+    assert!(schema.is_object());
+    assert_eq!(
+        schema["$schema"],
+        serde_json::json!("http://json-schema.org/draft-07/schema#")
+    );
+    assert_eq!(schema["type"], serde_json::json!("object"));
+    assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+    let mut properties: Vec<&str> = schema["properties"]
+        .as_object()
+        .map(|map| map.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    properties.sort_unstable();
+    assert_eq!(
+        properties,
+        vec!["identities", "limits", "targets", "version"]
+    );
+    let mut required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|item| item.as_str()).collect())
+        .unwrap_or_default();
+    required.sort_unstable();
+    assert_eq!(required, vec!["identities", "targets", "version"]);
+    assert!(schema["definitions"]["Target"]["description"].is_string());
+}
