@@ -1,1 +1,77 @@
-fn main() {}
+//! The `enact` command line.
+
+mod args;
+mod commands;
+mod context;
+mod render;
+
+use args::{Cli, Command, EvidenceCommand, LogFormat};
+use clap::Parser;
+use commands::exit;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.global.log_format, &cli.global.log);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: failed to start the async runtime: {error}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    let global = &cli.global;
+    let outcome = runtime.block_on(async {
+        match &cli.command {
+            Command::Init => commands::init(global),
+            Command::Plan(args) => commands::plan::run(global, args).await,
+            Command::Apply(args) => commands::apply::run(global, args).await,
+            Command::Status(args) => commands::status::run(global, args).await,
+            Command::Evidence(EvidenceCommand::Verify(args)) => {
+                commands::evidence::verify(global, args)
+            }
+            Command::Evidence(EvidenceCommand::Export(args)) => {
+                commands::evidence::export(global, args)
+            }
+            Command::Schema => commands::schema(),
+        }
+    });
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            if error.downcast_ref::<context::PolicyInvalid>().is_some() {
+                eprintln!("error: {error}");
+            } else {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}

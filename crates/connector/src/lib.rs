@@ -15,8 +15,8 @@
 
 use async_trait::async_trait;
 use enact_model::{
-    Entitlement, Fingerprint, FingerprintKey, ObservedAccount, ObservedSession, OwnedObjects, Secret,
-    SessionSelector, TargetId, TargetObservation, Timestamp,
+    Entitlement, Fingerprint, FingerprintKey, ObservedAccount, ObservedSession, OwnedObjects,
+    Secret, SessionSelector, TargetId, TargetObservation, Timestamp,
 };
 use std::error::Error as StdError;
 use std::fmt;
@@ -176,7 +176,11 @@ pub trait Connector: Send + Sync {
 
     /// Deletes the account, handling owned objects as `owned` says. Deleting an account that
     /// does not exist succeeds.
-    async fn delete_account(&self, account: &str, owned: &OwnedObjects) -> Result<(), ConnectorError>;
+    async fn delete_account(
+        &self,
+        account: &str,
+        owned: &OwnedObjects,
+    ) -> Result<(), ConnectorError>;
 
     /// Attempts a login as `account` with `credential` on a new connection and closes it.
     async fn probe_login(&self, account: &str, credential: &Secret) -> LoginProbe;

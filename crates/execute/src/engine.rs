@@ -121,7 +121,10 @@ impl Executor {
     pub async fn resume(&self) -> Result<Vec<ActionResult>, ExecuteError> {
         let items = self.store.take_resumable(self.clock.now())?;
         if !items.is_empty() {
-            info!(actions = items.len(), "resuming actions left open by earlier runs");
+            info!(
+                actions = items.len(),
+                "resuming actions left open by earlier runs"
+            );
         }
         let statuses = Mutex::new(HashMap::new());
         let semaphores = self.semaphores();
@@ -205,10 +208,22 @@ impl Executor {
             .filter_map(|a| by_id.remove(&a.id))
             .collect();
 
-        let verified = results.iter().filter(|r| r.status == ActionStatus::Verified).count();
-        let status = if verified == results.len() { "verified" } else { "incomplete" };
+        let verified = results
+            .iter()
+            .filter(|r| r.status == ActionStatus::Verified)
+            .count();
+        let status = if verified == results.len() {
+            "verified"
+        } else {
+            "incomplete"
+        };
         self.store.finish_run(run_id, status, self.clock.now())?;
-        info!(run = run_id, verified, total = results.len(), "run finished");
+        info!(
+            run = run_id,
+            verified,
+            total = results.len(),
+            "run finished"
+        );
         Ok(results)
     }
 
@@ -254,7 +269,14 @@ impl Executor {
         };
         let (status, reason, seq) = if let Some(dependency) = blocked {
             let reason = format!("depends on `{dependency}`, which was not verified");
-            self.finish_failed(run, action, "dependency", &reason, &[], &StepState::default())
+            self.finish_failed(
+                run,
+                action,
+                "dependency",
+                &reason,
+                &[],
+                &StepState::default(),
+            )
         } else {
             self.execute_checked(run, action).await
         };
@@ -285,17 +307,44 @@ impl Executor {
             Some(Ok(sink)) => Some(sink),
             Some(Err(error)) => {
                 let reason = format!("cannot open the credential sink: {error}");
-                return self.finish_failed(run, action, "open-sink", &reason, &[], &StepState::default());
+                return self.finish_failed(
+                    run,
+                    action,
+                    "open-sink",
+                    &reason,
+                    &[],
+                    &StepState::default(),
+                );
             }
         };
         let journaled = match self.store.steps(run.run_id, &action.id) {
             Ok(steps) => steps,
             Err(error) => {
-                return self.finish_failed(run, action, "journal", &error.to_string(), &[], &StepState::default());
+                return self.finish_failed(
+                    run,
+                    action,
+                    "journal",
+                    &error.to_string(),
+                    &[],
+                    &StepState::default(),
+                );
             }
         };
-        if let Err(error) = self.store.set_status(run.run_id, &action.id, ActionStatus::Running, None, self.clock.now()) {
-            return self.finish_failed(run, action, "journal", &error.to_string(), &[], &StepState::default());
+        if let Err(error) = self.store.set_status(
+            run.run_id,
+            &action.id,
+            ActionStatus::Running,
+            None,
+            self.clock.now(),
+        ) {
+            return self.finish_failed(
+                run,
+                action,
+                "journal",
+                &error.to_string(),
+                &[],
+                &StepState::default(),
+            );
         }
 
         let ctx = StepContext {
@@ -313,7 +362,9 @@ impl Executor {
                 .resume_or_run_step(run, &ctx, step, &journaled, &mut state, &mut records)
                 .await
             {
-                return self.handle_failure(run, action, &ctx, failure, &records, &state).await;
+                return self
+                    .handle_failure(run, action, &ctx, failure, &records, &state)
+                    .await;
             }
         }
 
@@ -322,7 +373,9 @@ impl Executor {
             .policy
             .targets
             .get(&action.target)
-            .map(|t| StdDuration::from_micros(u64::try_from(t.verify_window.as_micros()).unwrap_or(0)))
+            .map(|t| {
+                StdDuration::from_micros(u64::try_from(t.verify_window.as_micros()).unwrap_or(0))
+            })
             .unwrap_or(StdDuration::from_secs(5));
         let vctx = VerifyContext {
             connector: connector.as_ref(),
@@ -337,15 +390,26 @@ impl Executor {
 
         // The replaced credential stays in the sink until the probes have shown the target
         // rejects it; only then is it removed, and the removal is proven too.
-        if let (ActionKind::RotateCredential { .. }, Some(previous)) = (&action.kind, state.previous_fingerprint.clone()) {
+        if let (ActionKind::RotateCredential { .. }, Some(previous)) =
+            (&action.kind, state.previous_fingerprint.clone())
+        {
             if all_confirmed(&probes) {
                 match self
-                    .resume_or_run_step(run, &ctx, Step::DiscardPrevious, &journaled, &mut state, &mut records)
+                    .resume_or_run_step(
+                        run,
+                        &ctx,
+                        Step::DiscardPrevious,
+                        &journaled,
+                        &mut state,
+                        &mut records,
+                    )
                     .await
                 {
                     Ok(()) => probes.push(probe_previous_purged(&vctx, &previous).await),
                     Err(failure) => {
-                        return self.handle_failure(run, action, &ctx, failure, &records, &state).await;
+                        return self
+                            .handle_failure(run, action, &ctx, failure, &records, &state)
+                            .await;
                     }
                 }
             }
@@ -358,21 +422,41 @@ impl Executor {
             Verdict::Indeterminate { .. } => ActionStatus::Indeterminate,
         };
         let reason = verdict.first_reason();
-        let seq = match self.record(run, action, Outcome::Judged { verdict: &verdict }, &records, &state) {
+        let seq = match self.record(
+            run,
+            action,
+            Outcome::Judged { verdict: &verdict },
+            &records,
+            &state,
+        ) {
             Ok(seq) => Some(seq),
             Err(error) => {
                 // Without evidence the action may not count as verified. It stays running in
                 // the journal, so the next run verifies and records it again.
                 error!(action = %action.id, %error, "evidence record could not be written");
-                return (ActionStatus::Failed, Some(format!("evidence record could not be written: {error}")), None);
+                return (
+                    ActionStatus::Failed,
+                    Some(format!("evidence record could not be written: {error}")),
+                    None,
+                );
             }
         };
-        if let Err(error) = self.store.set_status(run.run_id, &action.id, status, reason.as_deref(), self.clock.now()) {
+        if let Err(error) = self.store.set_status(
+            run.run_id,
+            &action.id,
+            status,
+            reason.as_deref(),
+            self.clock.now(),
+        ) {
             warn!(action = %action.id, %error, "verdict recorded in evidence but not in the journal; the next run verifies again");
         }
         match status {
-            ActionStatus::Verified => info!(action = %action.id, account = %action.account, target = %action.target, "action verified"),
-            _ => warn!(action = %action.id, account = %action.account, target = %action.target, verdict = verdict.name(), reason = reason.as_deref().unwrap_or(""), "action not verified"),
+            ActionStatus::Verified => {
+                info!(action = %action.id, account = %action.account, target = %action.target, "action verified")
+            }
+            _ => {
+                warn!(action = %action.id, account = %action.account, target = %action.target, verdict = verdict.name(), reason = reason.as_deref().unwrap_or(""), "action not verified")
+            }
         }
         (status, reason, seq)
     }
@@ -387,8 +471,13 @@ impl Executor {
         state: &mut StepState,
         records: &mut Vec<StepRecord>,
     ) -> Result<(), Failure> {
-        let previous: Vec<&JournaledStep> = journaled.iter().filter(|j| j.name == step.name()).collect();
-        if let Some(done) = previous.iter().rev().find(|j| matches!(j.result, Some(StepResult::Ok { .. }))) {
+        let previous: Vec<&JournaledStep> =
+            journaled.iter().filter(|j| j.name == step.name()).collect();
+        if let Some(done) = previous
+            .iter()
+            .rev()
+            .find(|j| matches!(j.result, Some(StepResult::Ok { .. })))
+        {
             if let Some(StepResult::Ok { detail }) = &done.result {
                 state.merge(detail);
             }
@@ -412,16 +501,38 @@ impl Executor {
         let mut attempt = first_attempt;
         loop {
             let now = self.clock.now();
-            if let Err(error) = self.store.step_intent(run.run_id, &ctx.action.id, step.name(), attempt, now, &intent) {
+            if let Err(error) = self.store.step_intent(
+                run.run_id,
+                &ctx.action.id,
+                step.name(),
+                attempt,
+                now,
+                &intent,
+            ) {
                 // No intent, no side effect.
-                return Err(Failure { step: step.name(), reason: error.to_string(), transient: false });
+                return Err(Failure {
+                    step: step.name(),
+                    reason: error.to_string(),
+                    transient: false,
+                });
             }
             let outcome = perform(step, ctx, state, now).await;
             let result = to_result(&outcome);
-            if let Err(error) = self.store.step_result(run.run_id, &ctx.action.id, step.name(), attempt, self.clock.now(), &result) {
+            if let Err(error) = self.store.step_result(
+                run.run_id,
+                &ctx.action.id,
+                step.name(),
+                attempt,
+                self.clock.now(),
+                &result,
+            ) {
                 // The side effect happened but its result is not journaled: the next run
                 // repeats this idempotent step.
-                return Err(Failure { step: step.name(), reason: error.to_string(), transient: true });
+                return Err(Failure {
+                    step: step.name(),
+                    reason: error.to_string(),
+                    transient: true,
+                });
             }
             match outcome {
                 Ok(learned) => {
@@ -449,7 +560,11 @@ impl Executor {
                         attempts: attempt - first_attempt + 1,
                         result: format!("failed: {error}"),
                     });
-                    return Err(Failure { step: step.name(), reason: describe(&error), transient: error.is_transient() });
+                    return Err(Failure {
+                        step: step.name(),
+                        reason: describe(&error),
+                        transient: error.is_transient(),
+                    });
                 }
             }
         }
@@ -475,14 +590,25 @@ impl Executor {
             // The target may or may not have applied the step. The action stays running in
             // the journal and the next apply resumes it, repeating the idempotent step; the
             // staged credential is kept so that it can be applied again.
-            let reason = format!("step `{}` failed: {}; the next apply resumes it", failure.step, failure.reason);
+            let reason = format!(
+                "step `{}` failed: {}; the next apply resumes it",
+                failure.step, failure.reason
+            );
             error!(action = %action.id, step = failure.step, reason = %failure.reason, "action interrupted by a transient failure");
-            let _ = self.store.set_status(run.run_id, &action.id, ActionStatus::Running, Some(&reason), self.clock.now());
+            let _ = self.store.set_status(
+                run.run_id,
+                &action.id,
+                ActionStatus::Running,
+                Some(&reason),
+                self.clock.now(),
+            );
             return (ActionStatus::Failed, Some(reason), None);
         }
         // A definite failure before promotion: the target did not take the new credential, so
         // the staged value is removed and the current one stays in use.
-        let promoted = records.iter().any(|r| r.name == Step::PromoteCredential.name());
+        let promoted = records
+            .iter()
+            .any(|r| r.name == Step::PromoteCredential.name());
         if state.new_fingerprint.is_some() && !promoted {
             if let Some(sink) = ctx.sink {
                 if let Err(error) = sink.discard_staged().await {
@@ -504,11 +630,25 @@ impl Executor {
     ) -> (ActionStatus, Option<String>, Option<u64>) {
         error!(action = %action.id, account = %action.account, target = %action.target, step, reason, "action failed");
         let seq = self
-            .record(run, action, Outcome::Failed { step, reason }, records, state)
-            .map_err(|error| error!(action = %action.id, %error, "evidence record could not be written"))
+            .record(
+                run,
+                action,
+                Outcome::Failed { step, reason },
+                records,
+                state,
+            )
+            .map_err(
+                |error| error!(action = %action.id, %error, "evidence record could not be written"),
+            )
             .ok();
         let full = format!("step `{step}` failed: {reason}");
-        let _ = self.store.set_status(run.run_id, &action.id, ActionStatus::Failed, Some(&full), self.clock.now());
+        let _ = self.store.set_status(
+            run.run_id,
+            &action.id,
+            ActionStatus::Failed,
+            Some(&full),
+            self.clock.now(),
+        );
         (ActionStatus::Failed, Some(full), seq)
     }
 
@@ -522,10 +662,16 @@ impl Executor {
     ) -> Result<u64, String> {
         let mut credentials = Vec::new();
         if let Some(fingerprint) = &state.new_fingerprint {
-            credentials.push(CredentialFingerprint { role: "new".into(), fingerprint: fingerprint.clone() });
+            credentials.push(CredentialFingerprint {
+                role: "new".into(),
+                fingerprint: fingerprint.clone(),
+            });
         }
         if let Some(fingerprint) = &state.previous_fingerprint {
-            credentials.push(CredentialFingerprint { role: "previous".into(), fingerprint: fingerprint.clone() });
+            credentials.push(CredentialFingerprint {
+                role: "previous".into(),
+                fingerprint: fingerprint.clone(),
+            });
         }
         let ended: Vec<&str> = state.ended.iter().map(|s| s.id.as_str()).collect();
         let mut sessions: Vec<SessionNote> = state
@@ -533,12 +679,20 @@ impl Executor {
             .iter()
             .map(|s| SessionNote {
                 session: s.clone(),
-                fate: if ended.contains(&s.id.as_str()) { "ended" } else { "left open" }.to_string(),
+                fate: if ended.contains(&s.id.as_str()) {
+                    "ended"
+                } else {
+                    "left open"
+                }
+                .to_string(),
             })
             .collect();
         for session in &state.ended {
             if !state.sessions_before.iter().any(|s| s.id == session.id) {
-                sessions.push(SessionNote { session: session.clone(), fate: "ended".to_string() });
+                sessions.push(SessionNote {
+                    session: session.clone(),
+                    fate: "ended".to_string(),
+                });
             }
         }
         let record = ActionRecord {
@@ -561,7 +715,11 @@ fn describe(error: &ConnectorError) -> String {
     match &error.source {
         Some(source) => {
             let cause = source.to_string();
-            if error.message.contains(&cause) { error.message.clone() } else { format!("{}: {cause}", error.message) }
+            if error.message.contains(&cause) {
+                error.message.clone()
+            } else {
+                format!("{}: {cause}", error.message)
+            }
         }
         None => error.message.clone(),
     }

@@ -117,7 +117,10 @@ pub struct StoreError {
 
 impl StoreError {
     /// A store failure with `message`, keeping `source`.
-    pub fn new(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub fn new(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         StoreError {
             message: message.into(),
             source: Some(Box::new(source)),
@@ -129,10 +132,12 @@ impl StoreError {
 /// PostgreSQL store for several workers implements the same trait.
 pub trait StateStore: Send + Sync {
     /// Records a new run of `plan` with every action pending, in one transaction.
-    fn begin_run(&self, run_id: &str, plan: &Plan, started_at: Timestamp) -> Result<(), StoreError>;
+    fn begin_run(&self, run_id: &str, plan: &Plan, started_at: Timestamp)
+        -> Result<(), StoreError>;
 
     /// Marks the run finished with a summary status.
-    fn finish_run(&self, run_id: &str, status: &str, ended_at: Timestamp) -> Result<(), StoreError>;
+    fn finish_run(&self, run_id: &str, status: &str, ended_at: Timestamp)
+        -> Result<(), StoreError>;
 
     /// Sets an action's status, with a one-line reason where it failed or was not verified.
     fn set_status(

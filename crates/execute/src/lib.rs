@@ -14,7 +14,9 @@ pub mod journal;
 mod steps;
 
 pub use engine::{ActionResult, ExecuteError, ExecuteOptions, Executor, RunReport};
-pub use journal::{ActionStatus, JournaledStep, LastVerified, ResumableAction, StateStore, StepResult, StoreError};
+pub use journal::{
+    ActionStatus, JournaledStep, LastVerified, ResumableAction, StateStore, StepResult, StoreError,
+};
 pub use steps::{steps_of, Step, StepState};
 
 use enact_connector::{ConnectorError, Sink};

@@ -8,8 +8,8 @@ use crate::journal::StepResult;
 use crate::SecretGenerator;
 use enact_connector::{Connector, ConnectorError, DeliveryMeta, ErrorKind, Sink};
 use enact_model::{
-    Action, ActionKind, Clock, Fingerprint, FingerprintKey, ObservedSession, Secret, SessionSelector,
-    Timestamp,
+    Action, ActionKind, Clock, Fingerprint, FingerprintKey, ObservedSession, Secret,
+    SessionSelector, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +72,11 @@ impl Step {
 pub fn steps_of(action: &Action) -> Vec<Step> {
     match &action.kind {
         ActionKind::CreateAccount { sink: Some(_), .. } => {
-            vec![Step::StageCredential, Step::CreateAccount, Step::PromoteCredential]
+            vec![
+                Step::StageCredential,
+                Step::CreateAccount,
+                Step::PromoteCredential,
+            ]
         }
         ActionKind::CreateAccount { sink: None, .. } => vec![Step::CreateAccount],
         ActionKind::Grant { .. } => vec![Step::Grant],
@@ -155,7 +159,10 @@ pub struct StepContext<'a> {
 fn missing_sink(action: &Action) -> ConnectorError {
     ConnectorError::new(
         ErrorKind::Invalid,
-        format!("action `{}` needs a credential sink but none is declared", action.id),
+        format!(
+            "action `{}` needs a credential sink but none is declared",
+            action.id
+        ),
     )
 }
 
@@ -164,11 +171,17 @@ fn missing_sink(action: &Action) -> ConnectorError {
 async fn staged_value(ctx: &StepContext<'_>, state: &StepState) -> Result<Secret, ConnectorError> {
     let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;
     let expected = state.new_fingerprint.as_ref().ok_or_else(|| {
-        ConnectorError::new(ErrorKind::Other, "the journal holds no fingerprint for the staged credential")
+        ConnectorError::new(
+            ErrorKind::Other,
+            "the journal holds no fingerprint for the staged credential",
+        )
     })?;
-    for candidate in [sink.read_staged(ctx.key).await?, sink.read_current(ctx.key).await?]
-        .into_iter()
-        .flatten()
+    for candidate in [
+        sink.read_staged(ctx.key).await?,
+        sink.read_current(ctx.key).await?,
+    ]
+    .into_iter()
+    .flatten()
     {
         if candidate.fingerprint() == expected {
             return Ok(candidate);
@@ -216,7 +229,10 @@ pub async fn perform(
         }
         Step::CreateAccount => {
             let ActionKind::CreateAccount { login, sink } = &ctx.action.kind else {
-                return Err(ConnectorError::new(ErrorKind::Other, "create step on another action kind"));
+                return Err(ConnectorError::new(
+                    ErrorKind::Other,
+                    "create step on another action kind",
+                ));
             };
             let credential = match sink {
                 Some(_) => Some(staged_value(ctx, state).await?),
@@ -228,19 +244,31 @@ pub async fn perform(
         }
         Step::SetCredential => {
             let credential = staged_value(ctx, state).await?;
-            ctx.connector.set_credential(account, &credential, now).await?;
+            ctx.connector
+                .set_credential(account, &credential, now)
+                .await?;
         }
         Step::PromoteCredential => {
             let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;
             let expected = state.new_fingerprint.as_ref().ok_or_else(|| {
-                ConnectorError::new(ErrorKind::Other, "the journal holds no fingerprint to promote")
+                ConnectorError::new(
+                    ErrorKind::Other,
+                    "the journal holds no fingerprint to promote",
+                )
             })?;
             sink.promote(expected, ctx.key).await?;
         }
         Step::Grant | Step::Revoke => match &ctx.action.kind {
             ActionKind::Grant { entitlement } => ctx.connector.grant(account, entitlement).await?,
-            ActionKind::Revoke { entitlement } => ctx.connector.revoke(account, entitlement).await?,
-            _ => return Err(ConnectorError::new(ErrorKind::Other, "entitlement step on another action kind")),
+            ActionKind::Revoke { entitlement } => {
+                ctx.connector.revoke(account, entitlement).await?
+            }
+            _ => {
+                return Err(ConnectorError::new(
+                    ErrorKind::Other,
+                    "entitlement step on another action kind",
+                ))
+            }
         },
         Step::EnableLogin => ctx.connector.set_login(account, true).await?,
         Step::DisableLogin => ctx.connector.set_login(account, false).await?,
@@ -256,7 +284,10 @@ pub async fn perform(
         }
         Step::DeleteAccount => {
             let ActionKind::DeleteAccount { owned_objects, .. } = &ctx.action.kind else {
-                return Err(ConnectorError::new(ErrorKind::Other, "delete step on another action kind"));
+                return Err(ConnectorError::new(
+                    ErrorKind::Other,
+                    "delete step on another action kind",
+                ));
             };
             ctx.connector.delete_account(account, owned_objects).await?;
         }

@@ -36,16 +36,25 @@ impl Action {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ActionKind {
     /// Create the account, with a new credential delivered to `sink` when one is declared.
-    CreateAccount { login: bool, sink: Option<SinkRef> },
-    Grant { entitlement: Entitlement },
-    Revoke { entitlement: Entitlement },
+    CreateAccount {
+        login: bool,
+        sink: Option<SinkRef>,
+    },
+    Grant {
+        entitlement: Entitlement,
+    },
+    Revoke {
+        entitlement: Entitlement,
+    },
     /// Replace the credential with a new random value delivered to `sink`.
     RotateCredential {
         sink: SinkRef,
         /// End the sessions opened before the rotation.
         end_sessions: bool,
     },
-    EndSessions { selector: SessionSelector },
+    EndSessions {
+        selector: SessionSelector,
+    },
     DisableLogin,
     EnableLogin,
     /// Delete the account, and remove its credential from `purge` when one is declared.
@@ -138,7 +147,12 @@ pub enum SessionSelector {
 
 impl SessionSelector {
     /// Whether a session with these times falls under this selector at `now`.
-    pub fn matches(&self, started_at: Timestamp, idle_since: Option<Timestamp>, now: Timestamp) -> bool {
+    pub fn matches(
+        &self,
+        started_at: Timestamp,
+        idle_since: Option<Timestamp>,
+        now: Timestamp,
+    ) -> bool {
         match self {
             SessionSelector::All => true,
             SessionSelector::OlderThan { max_lifetime } => now.since(started_at) > *max_lifetime,
@@ -155,7 +169,9 @@ impl fmt::Display for SessionSelector {
         match self {
             SessionSelector::All => write!(f, "(all)"),
             SessionSelector::OlderThan { max_lifetime } => write!(f, "older than {max_lifetime}"),
-            SessionSelector::IdleLongerThan { idle_limit } => write!(f, "idle longer than {idle_limit}"),
+            SessionSelector::IdleLongerThan { idle_limit } => {
+                write!(f, "idle longer than {idle_limit}")
+            }
             SessionSelector::StartedBefore { instant } => write!(f, "started before {instant}"),
         }
     }
@@ -186,7 +202,10 @@ pub struct Plan {
 impl Plan {
     /// How many actions take access away.
     pub fn destructive_count(&self) -> usize {
-        self.actions.iter().filter(|a| a.kind.is_destructive()).count()
+        self.actions
+            .iter()
+            .filter(|a| a.kind.is_destructive())
+            .count()
     }
 
     /// The plan id for a set of inputs and actions: equal inputs give equal ids.

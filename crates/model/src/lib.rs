@@ -16,7 +16,7 @@ pub mod verdict;
 
 pub use action::{Action, ActionKind, Plan, SessionSelector, UnmanagedFinding};
 pub use ids::{ActionId, NhiId, PlanId, TargetId};
-pub use observed::{ObservedAccount, ObservedSession, Observation, TargetObservation};
+pub use observed::{Observation, ObservedAccount, ObservedSession, TargetObservation};
 pub use policy::{
     Account, CredentialPolicy, Entitlement, Identity, LifecycleState, ObjectRef, OwnedObjects,
     Policy, SessionPolicy, SinkRef, Target, UnmanagedAction, UnmanagedPolicy,

@@ -45,7 +45,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_destructive: 10 }
+        Limits {
+            max_destructive: 10,
+        }
     }
 }
 
@@ -161,7 +163,10 @@ pub enum Entitlement {
     /// Membership in a group (for PostgreSQL, a role granted to the account).
     Membership { group: String },
     /// A privilege on an object, such as `SELECT` on table `public.orders`.
-    Privilege { privilege: String, object: ObjectRef },
+    Privilege {
+        privilege: String,
+        object: ObjectRef,
+    },
     /// A target-specific rule kept as text, for targets whose rights are not privileges.
     Rule { rule: String },
 }

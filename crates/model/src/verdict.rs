@@ -148,7 +148,10 @@ mod tests {
 
     #[test]
     fn all_confirmed_is_verified() {
-        let verdict = judge(vec![probe(ProbeOutcome::Confirmed), probe(ProbeOutcome::Confirmed)]);
+        let verdict = judge(vec![
+            probe(ProbeOutcome::Confirmed),
+            probe(ProbeOutcome::Confirmed),
+        ]);
         assert_eq!(verdict.name(), "verified");
     }
 
@@ -159,7 +162,9 @@ mod tests {
 
     #[test]
     fn not_applicable_alone_is_indeterminate() {
-        let verdict = judge(vec![probe(ProbeOutcome::NotApplicable { reason: "r".into() })]);
+        let verdict = judge(vec![probe(ProbeOutcome::NotApplicable {
+            reason: "r".into(),
+        })]);
         assert_eq!(verdict.name(), "indeterminate");
     }
 
@@ -167,7 +172,9 @@ mod tests {
     fn indeterminate_blocks_verification() {
         let verdict = judge(vec![
             probe(ProbeOutcome::Confirmed),
-            probe(ProbeOutcome::Indeterminate { reason: "down".into() }),
+            probe(ProbeOutcome::Indeterminate {
+                reason: "down".into(),
+            }),
         ]);
         assert_eq!(verdict.name(), "indeterminate");
     }
@@ -175,8 +182,12 @@ mod tests {
     #[test]
     fn refuted_wins_over_indeterminate() {
         let verdict = judge(vec![
-            probe(ProbeOutcome::Indeterminate { reason: "down".into() }),
-            probe(ProbeOutcome::Refuted { reason: "still accepted".into() }),
+            probe(ProbeOutcome::Indeterminate {
+                reason: "down".into(),
+            }),
+            probe(ProbeOutcome::Refuted {
+                reason: "still accepted".into(),
+            }),
         ]);
         assert_eq!(verdict.name(), "refuted");
     }

@@ -37,12 +37,13 @@ pub async fn observe(
 ) -> Result<Observation, ObserveError> {
     let mut tasks = Vec::new();
     for target in policy.targets.keys() {
-        let connector = connectors
-            .get(target)
-            .cloned()
-            .ok_or_else(|| ObserveError::NoConnector {
-                target: target.clone(),
-            })?;
+        let connector =
+            connectors
+                .get(target)
+                .cloned()
+                .ok_or_else(|| ObserveError::NoConnector {
+                    target: target.clone(),
+                })?;
         let declared: Vec<String> = policy
             .accounts_on(target)
             .map(|(_, account)| account.name.clone())

@@ -95,7 +95,10 @@ pub fn plan_account(
             } else if observed.login_enabled {
                 builder.push(
                     ActionKind::DisableLogin,
-                    format!("identity `{}` is disabled but its login is enabled", identity.id),
+                    format!(
+                        "identity `{}` is disabled but its login is enabled",
+                        identity.id
+                    ),
                 );
             } else if !observed.sessions.is_empty() {
                 builder.push(

@@ -24,7 +24,10 @@ impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PlanError::MissingObservation { target } => {
-                write!(f, "target `{target}` was not observed, so no plan can be made for it")
+                write!(
+                    f,
+                    "target `{target}` was not observed, so no plan can be made for it"
+                )
             }
         }
     }
@@ -39,12 +42,13 @@ pub fn plan(policy: &Policy, observation: &Observation) -> Result<Plan, PlanErro
     let mut findings: Vec<UnmanagedFinding> = Vec::new();
 
     for (target_id, target) in &policy.targets {
-        let observed = observation
-            .targets
-            .get(target_id)
-            .ok_or_else(|| PlanError::MissingObservation {
-                target: target_id.to_string(),
-            })?;
+        let observed =
+            observation
+                .targets
+                .get(target_id)
+                .ok_or_else(|| PlanError::MissingObservation {
+                    target: target_id.to_string(),
+                })?;
 
         let mut declared: Vec<_> = policy.accounts_on(target_id).collect();
         declared.sort_by(|a, b| (&a.0.id, &a.1.name).cmp(&(&b.0.id, &b.1.name)));

@@ -2,13 +2,12 @@
 //! plan's actions to the model and planning again must give an empty plan.
 
 use super::*;
-use enact_model::{
-    Account, ActionKind, CredentialPolicy, Duration, Entitlement, Identity, LifecycleState,
-    NhiId, ObjectRef, ObservedAccount, ObservedSession, OwnedObjects, SessionPolicy,
-    SessionSelector, SinkRef, Target, TargetId, TargetObservation, Timestamp, UnmanagedAction,
-    UnmanagedPolicy,
-};
 use enact_model::policy::{CredentialKind, CredentialSource, Limits};
+use enact_model::{
+    Account, ActionKind, CredentialPolicy, Duration, Entitlement, Identity, LifecycleState, NhiId,
+    ObjectRef, ObservedAccount, ObservedSession, OwnedObjects, SessionPolicy, SessionSelector,
+    SinkRef, Target, TargetId, TargetObservation, Timestamp, UnmanagedAction, UnmanagedPolicy,
+};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,7 +85,12 @@ fn policy(identities: Vec<(&str, LifecycleState, Account)>, unmanaged: Unmanaged
     }
 }
 
-fn observed(name: &str, login: bool, entitlements: &[Entitlement], age_days: Option<i64>) -> ObservedAccount {
+fn observed(
+    name: &str,
+    login: bool,
+    entitlements: &[Entitlement],
+    age_days: Option<i64>,
+) -> ObservedAccount {
     ObservedAccount {
         name: name.into(),
         login_enabled: login,
@@ -122,7 +126,11 @@ fn verbs(plan: &Plan) -> Vec<String> {
 #[test]
 fn missing_account_is_created_then_granted() {
     let policy = policy(
-        vec![("billing", LifecycleState::Active, account("billing", &[select("orders")]))],
+        vec![(
+            "billing",
+            LifecycleState::Active,
+            account("billing", &[select("orders")]),
+        )],
         UnmanagedAction::Report,
     );
     let plan = plan(&policy, &observation(vec![])).expect("plan");
@@ -133,10 +141,19 @@ fn missing_account_is_created_then_granted() {
 #[test]
 fn extra_privilege_is_revoked() {
     let policy = policy(
-        vec![("billing", LifecycleState::Active, account("billing", &[select("orders")]))],
+        vec![(
+            "billing",
+            LifecycleState::Active,
+            account("billing", &[select("orders")]),
+        )],
         UnmanagedAction::Report,
     );
-    let found = observed("billing", true, &[select("orders"), select("payroll")], Some(1));
+    let found = observed(
+        "billing",
+        true,
+        &[select("orders"), select("payroll")],
+        Some(1),
+    );
     let plan = plan(&policy, &observation(vec![found])).expect("plan");
     assert_eq!(verbs(&plan), vec!["revoke billing"]);
     assert_eq!(
@@ -168,7 +185,11 @@ fn old_or_unknown_credential_is_rotated() {
     )
     .expect("plan");
     assert_eq!(verbs(&plan), vec!["rotate old", "rotate unknown"]);
-    assert!(plan.actions[0].reason.contains("120d"), "{}", plan.actions[0].reason);
+    assert!(
+        plan.actions[0].reason.contains("120d"),
+        "{}",
+        plan.actions[0].reason
+    );
 }
 
 #[test]
@@ -201,7 +222,11 @@ fn decommissioned_account_is_deleted_with_purge() {
         vec![("gone", LifecycleState::Decommissioned, account("gone", &[]))],
         UnmanagedAction::Report,
     );
-    let plan = plan(&policy, &observation(vec![observed("gone", true, &[], Some(1))])).expect("plan");
+    let plan = plan(
+        &policy,
+        &observation(vec![observed("gone", true, &[], Some(1))]),
+    )
+    .expect("plan");
     assert_eq!(verbs(&plan), vec!["delete gone"]);
     assert!(matches!(
         &plan.actions[0].kind,
@@ -239,7 +264,9 @@ fn missing_target_observation_is_an_error() {
     };
     assert_eq!(
         plan(&policy, &empty),
-        Err(PlanError::MissingObservation { target: "pg".into() })
+        Err(PlanError::MissingObservation {
+            target: "pg".into()
+        })
     );
 }
 
@@ -277,7 +304,8 @@ fn simulate(state: &mut BTreeMap<String, ObservedAccount>, action: &Action) {
         }
         ActionKind::EndSessions { selector } => {
             if let Some(a) = state.get_mut(&name) {
-                a.sessions.retain(|s| !selector.matches(s.started_at, s.idle_since, NOW));
+                a.sessions
+                    .retain(|s| !selector.matches(s.started_at, s.idle_since, NOW));
             }
         }
         ActionKind::DisableLogin => {
@@ -339,15 +367,17 @@ fn arb_case() -> impl Strategy<Value = Case> {
         proptest::option::of(0..200i64),
         proptest::collection::vec(0..24i64, 0..3),
     )
-        .prop_map(|(state, declared, exists, login, held, age_days, session_hours)| Case {
-            state,
-            declared,
-            exists,
-            login,
-            held,
-            age_days,
-            session_hours,
-        })
+        .prop_map(
+            |(state, declared, exists, login, held, age_days, session_hours)| Case {
+                state,
+                declared,
+                exists,
+                login,
+                held,
+                age_days,
+                session_hours,
+            },
+        )
 }
 
 fn build(cases: &[Case], strays: usize) -> (Policy, Observation) {

@@ -28,7 +28,9 @@ pub(crate) fn plan_unmanaged(
             builder.add(glob);
         }
     }
-    let ignore = builder.build().unwrap_or_else(|_| globset::GlobSet::empty());
+    let ignore = builder
+        .build()
+        .unwrap_or_else(|_| globset::GlobSet::empty());
 
     let mut actions = Vec::new();
     let mut findings = Vec::new();

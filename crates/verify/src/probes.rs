@@ -52,7 +52,12 @@ impl<'a, 'b> ProbeRunner<'a, 'b> {
             if settled || Instant::now() + pause > deadline {
                 break outcome;
             }
-            debug!(probe = name, attempts, outcome = outcome.name(), "probe not confirmed yet, retrying");
+            debug!(
+                probe = name,
+                attempts,
+                outcome = outcome.name(),
+                "probe not confirmed yet, retrying"
+            );
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_PAUSE);
         };
@@ -93,7 +98,11 @@ impl<'a, 'b> ProbeRunner<'a, 'b> {
                 Ok(Some(found)) => match login {
                     Some(expected) if found.login_enabled != expected => refuted(format!(
                         "login is {}",
-                        if found.login_enabled { "enabled" } else { "disabled" }
+                        if found.login_enabled {
+                            "enabled"
+                        } else {
+                            "disabled"
+                        }
                     )),
                     _ => ProbeOutcome::Confirmed,
                 },
@@ -115,11 +124,22 @@ impl<'a, 'b> ProbeRunner<'a, 'b> {
         .await
     }
 
-    pub(crate) async fn entitlement(&self, account: &str, entitlement: &Entitlement, held: bool) -> Probe {
+    pub(crate) async fn entitlement(
+        &self,
+        account: &str,
+        entitlement: &Entitlement,
+        held: bool,
+    ) -> Probe {
         let (name, expectation) = if held {
-            ("entitlement-held", format!("the account holds {entitlement}"))
+            (
+                "entitlement-held",
+                format!("the account holds {entitlement}"),
+            )
         } else {
-            ("entitlement-absent", format!("the account no longer holds {entitlement}"))
+            (
+                "entitlement-absent",
+                format!("the account no longer holds {entitlement}"),
+            )
         };
         self.retry(name, &expectation, || async {
             match self.ctx.connector.read_account(account).await {
@@ -144,14 +164,21 @@ impl<'a, 'b> ProbeRunner<'a, 'b> {
             return self.not_applicable("sink-holds-new-credential", "the account has no sink");
         };
         let Some(expected) = expected else {
-            return self.retry(
-                "sink-holds-new-credential",
-                "the sink holds the new credential",
-                || async { indeterminate("the journal holds no fingerprint for the new credential") },
-            )
-            .await;
+            return self
+                .retry(
+                    "sink-holds-new-credential",
+                    "the sink holds the new credential",
+                    || async {
+                        indeterminate("the journal holds no fingerprint for the new credential")
+                    },
+                )
+                .await;
         };
-        let expectation = format!("{} holds the credential {}", sink.describe(), expected.short());
+        let expectation = format!(
+            "{} holds the credential {}",
+            sink.describe(),
+            expected.short()
+        );
         self.retry("sink-holds-new-credential", &expectation, || async {
             match sink.read_current(self.ctx.key).await {
                 Ok(Some(current)) if current.fingerprint() == expected => ProbeOutcome::Confirmed,
@@ -166,13 +193,28 @@ impl<'a, 'b> ProbeRunner<'a, 'b> {
         .await
     }
 
-    async fn login_outcome(&self, account: &str, secret: &Secret, accept: bool, rejections: &[Rejection]) -> ProbeOutcome {
+    async fn login_outcome(
+        &self,
+        account: &str,
+        secret: &Secret,
+        accept: bool,
+        rejections: &[Rejection],
+    ) -> ProbeOutcome {
         match self.ctx.connector.probe_login(account, secret).await {
             LoginProbe::Accepted if accept => ProbeOutcome::Confirmed,
-            LoginProbe::Accepted => refuted(format!("the credential {} is still accepted", secret.fingerprint().short())),
-            LoginProbe::Rejected(rejection) if accept => refuted(format!("login rejected: {rejection}")),
-            LoginProbe::Rejected(rejection) if rejections.contains(&rejection) => ProbeOutcome::Confirmed,
-            LoginProbe::Rejected(rejection) => indeterminate(format!("login rejected for another reason: {rejection}")),
+            LoginProbe::Accepted => refuted(format!(
+                "the credential {} is still accepted",
+                secret.fingerprint().short()
+            )),
+            LoginProbe::Rejected(rejection) if accept => {
+                refuted(format!("login rejected: {rejection}"))
+            }
+            LoginProbe::Rejected(rejection) if rejections.contains(&rejection) => {
+                ProbeOutcome::Confirmed
+            }
+            LoginProbe::Rejected(rejection) => {
+                indeterminate(format!("login rejected for another reason: {rejection}"))
+            }
             LoginProbe::Unavailable { reason } => indeterminate(reason),
         }
     }
@@ -193,30 +235,48 @@ impl<'a, 'b> ProbeRunner<'a, 'b> {
         .await
     }
 
-    pub(crate) async fn current_login_rejected(&self, account: &str, rejections: &[Rejection]) -> Probe {
+    pub(crate) async fn current_login_rejected(
+        &self,
+        account: &str,
+        rejections: &[Rejection],
+    ) -> Probe {
         let name = "login-rejected";
         let Some(sink) = self.ctx.sink else {
             return self.not_applicable(name, "no credential of the account is held, so no login can be attempted; the read-back shows login disabled");
         };
         match sink.read_current(self.ctx.key).await {
             Ok(Some(current)) => {
-                self.retry(name, "a login with the held credential is rejected", || async {
-                    self.login_outcome(account, &current, false, rejections).await
-                })
+                self.retry(
+                    name,
+                    "a login with the held credential is rejected",
+                    || async {
+                        self.login_outcome(account, &current, false, rejections)
+                            .await
+                    },
+                )
                 .await
             }
-            Ok(None) => self.not_applicable(name, "the sink holds no credential, so no login can be attempted"),
+            Ok(None) => self.not_applicable(
+                name,
+                "the sink holds no credential, so no login can be attempted",
+            ),
             Err(error) => {
                 let reason = format!("reading the sink failed: {error}");
-                self.retry(name, "a login with the held credential is rejected", || async {
-                    indeterminate(reason.clone())
-                })
+                self.retry(
+                    name,
+                    "a login with the held credential is rejected",
+                    || async { indeterminate(reason.clone()) },
+                )
                 .await
             }
         }
     }
 
-    pub(crate) async fn previous_login_rejected(&self, account: &str, rejections: &[Rejection]) -> Probe {
+    pub(crate) async fn previous_login_rejected(
+        &self,
+        account: &str,
+        rejections: &[Rejection],
+    ) -> Probe {
         let name = "login-with-previous-credential-rejected";
         let Some(sink) = self.ctx.sink else {
             return self.not_applicable(name, "the account has no sink");
@@ -228,7 +288,8 @@ impl<'a, 'b> ProbeRunner<'a, 'b> {
                     previous.fingerprint().short()
                 );
                 self.retry(name, &expectation, || async {
-                    self.login_outcome(account, &previous, false, rejections).await
+                    self.login_outcome(account, &previous, false, rejections)
+                        .await
                 })
                 .await
             }
@@ -289,10 +350,16 @@ impl<'a, 'b> ProbeRunner<'a, 'b> {
         let Some(sink) = self.ctx.sink else {
             return self.not_applicable("previous-credential-purged", "the account has no sink");
         };
-        let expectation = format!("{} no longer holds the previous credential {}", sink.describe(), previous.short());
+        let expectation = format!(
+            "{} no longer holds the previous credential {}",
+            sink.describe(),
+            previous.short()
+        );
         self.retry("previous-credential-purged", &expectation, || async {
             match sink.held_fingerprints(self.ctx.key).await {
-                Ok(held) if held.contains(previous) => refuted("the sink still holds the previous credential"),
+                Ok(held) if held.contains(previous) => {
+                    refuted("the sink still holds the previous credential")
+                }
                 Ok(_) => ProbeOutcome::Confirmed,
                 Err(error) => indeterminate(format!("reading the sink failed: {error}")),
             }

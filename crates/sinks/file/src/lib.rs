@@ -129,7 +129,11 @@ impl Sink for FileSink {
                 fs::rename(&self.staged, &self.current)
                     .map_err(|e| io_error("rename into", &self.current, e))?;
                 let dir = self.current.parent().unwrap_or(Path::new("."));
-                sync_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+                sync_dir(if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                })
             }
             Some(staged) => Err(ConnectorError::new(
                 ErrorKind::Conflict,
@@ -214,17 +218,39 @@ mod tests {
         let second = Secret::new("second-value".into(), &key);
 
         sink.stage(&first, &meta()).await.expect("stage");
-        sink.promote(first.fingerprint(), &key).await.expect("promote");
+        sink.promote(first.fingerprint(), &key)
+            .await
+            .expect("promote");
         sink.stage(&second, &meta()).await.expect("stage");
-        sink.promote(second.fingerprint(), &key).await.expect("promote");
+        sink.promote(second.fingerprint(), &key)
+            .await
+            .expect("promote");
 
-        let current = sink.read_current(&key).await.expect("read").expect("current");
-        let previous = sink.read_previous(&key).await.expect("read").expect("previous");
+        let current = sink
+            .read_current(&key)
+            .await
+            .expect("read")
+            .expect("current");
+        let previous = sink
+            .read_previous(&key)
+            .await
+            .expect("read")
+            .expect("previous");
         assert!(current.ct_eq(&second));
         assert!(previous.ct_eq(&first));
-        assert_eq!(sink.read_staged(&key).await.expect("read").map(|s| s.fingerprint().clone()), None);
+        assert_eq!(
+            sink.read_staged(&key)
+                .await
+                .expect("read")
+                .map(|s| s.fingerprint().clone()),
+            None
+        );
 
-        let mode = fs::metadata(sink.path()).expect("metadata").permissions().mode() & 0o777;
+        let mode = fs::metadata(sink.path())
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
     }
 
@@ -235,10 +261,17 @@ mod tests {
         let sink = FileSink::new(dir.path().join("app.pw"));
         let value = Secret::new("value".into(), &key);
         sink.stage(&value, &meta()).await.expect("stage");
-        sink.promote(value.fingerprint(), &key).await.expect("promote");
-        sink.promote(value.fingerprint(), &key).await.expect("promote again");
+        sink.promote(value.fingerprint(), &key)
+            .await
+            .expect("promote");
+        sink.promote(value.fingerprint(), &key)
+            .await
+            .expect("promote again");
         let other = Secret::new("other".into(), &key);
-        let error = sink.promote(other.fingerprint(), &key).await.expect_err("wrong value");
+        let error = sink
+            .promote(other.fingerprint(), &key)
+            .await
+            .expect_err("wrong value");
         assert_eq!(error.kind, ErrorKind::Conflict);
     }
 
@@ -251,7 +284,9 @@ mod tests {
             let secret = Secret::new(value.into(), &key);
             sink.stage(&secret, &meta()).await.expect("stage");
             if value != "c" {
-                sink.promote(secret.fingerprint(), &key).await.expect("promote");
+                sink.promote(secret.fingerprint(), &key)
+                    .await
+                    .expect("promote");
             }
         }
         assert_eq!(sink.held_fingerprints(&key).await.expect("held").len(), 3);
@@ -267,7 +302,11 @@ mod tests {
         let path = dir.path().join("app.pw");
         fs::write(&path, "value\n").expect("write");
         let sink = FileSink::new(&path);
-        let read = sink.read_current(&key).await.expect("read").expect("current");
+        let read = sink
+            .read_current(&key)
+            .await
+            .expect("read")
+            .expect("current");
         assert!(read.ct_eq(&Secret::new("value".into(), &key)));
     }
 }

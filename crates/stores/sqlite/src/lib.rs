@@ -67,13 +67,15 @@ fn json_error(context: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
 impl SqliteStore {
     /// Opens or creates the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let connection = Connection::open(path).map_err(store_error("failed to open the state database"))?;
+        let connection =
+            Connection::open(path).map_err(store_error("failed to open the state database"))?;
         Self::init(connection)
     }
 
     /// An in-memory store, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
-        let connection = Connection::open_in_memory().map_err(store_error("failed to open the state database"))?;
+        let connection = Connection::open_in_memory()
+            .map_err(store_error("failed to open the state database"))?;
         Self::init(connection)
     }
 
@@ -97,20 +99,30 @@ impl SqliteStore {
     }
 
     /// Every action of the most recent runs, newest first, for `status` and tests.
-    pub fn recent_actions(&self, limit: usize) -> Result<Vec<(String, Action, ActionStatus, Option<String>)>, StoreError> {
+    pub fn recent_actions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(String, Action, ActionStatus, Option<String>)>, StoreError> {
         let connection = self.lock()?;
         let mut statement = connection
             .prepare("SELECT run_id, action_json, status, reason FROM actions ORDER BY updated_at DESC LIMIT ?1")
             .map_err(store_error("failed to read actions"))?;
         let rows = statement
             .query_map(params![limit as i64], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, Option<String>>(3)?))
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                ))
             })
             .map_err(store_error("failed to read actions"))?;
         let mut out = Vec::new();
         for row in rows {
-            let (run_id, json, status, reason) = row.map_err(store_error("failed to read actions"))?;
-            let action: Action = serde_json::from_str(&json).map_err(json_error("corrupt action in the journal"))?;
+            let (run_id, json, status, reason) =
+                row.map_err(store_error("failed to read actions"))?;
+            let action: Action =
+                serde_json::from_str(&json).map_err(json_error("corrupt action in the journal"))?;
             let status = ActionStatus::parse(&status).unwrap_or(ActionStatus::Failed);
             out.push((run_id, action, status, reason));
         }
@@ -119,10 +131,18 @@ impl SqliteStore {
 }
 
 impl StateStore for SqliteStore {
-    fn begin_run(&self, run_id: &str, plan: &Plan, started_at: Timestamp) -> Result<(), StoreError> {
-        let plan_json = serde_json::to_string(plan).map_err(json_error("failed to encode the plan"))?;
+    fn begin_run(
+        &self,
+        run_id: &str,
+        plan: &Plan,
+        started_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let plan_json =
+            serde_json::to_string(plan).map_err(json_error("failed to encode the plan"))?;
         let mut connection = self.lock()?;
-        let transaction = connection.transaction().map_err(store_error("failed to begin a run"))?;
+        let transaction = connection
+            .transaction()
+            .map_err(store_error("failed to begin a run"))?;
         transaction
             .execute(
                 "INSERT INTO runs (run_id, plan_id, policy_digest, plan_json, started_at, status) VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
@@ -134,7 +154,8 @@ impl StateStore for SqliteStore {
                 .prepare("INSERT INTO actions (run_id, action_id, position, target, account, summary, action_json, status, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)")
                 .map_err(store_error("failed to record actions"))?;
             for (position, action) in plan.actions.iter().enumerate() {
-                let json = serde_json::to_string(action).map_err(json_error("failed to encode an action"))?;
+                let json = serde_json::to_string(action)
+                    .map_err(json_error("failed to encode an action"))?;
                 insert
                     .execute(params![
                         run_id,
@@ -149,17 +170,34 @@ impl StateStore for SqliteStore {
                     .map_err(store_error("failed to record an action"))?;
             }
         }
-        transaction.commit().map_err(store_error("failed to commit the run"))
+        transaction
+            .commit()
+            .map_err(store_error("failed to commit the run"))
     }
 
-    fn finish_run(&self, run_id: &str, status: &str, ended_at: Timestamp) -> Result<(), StoreError> {
+    fn finish_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        ended_at: Timestamp,
+    ) -> Result<(), StoreError> {
         self.lock()?
-            .execute("UPDATE runs SET status = ?2, ended_at = ?3 WHERE run_id = ?1", params![run_id, status, ended_at.0])
+            .execute(
+                "UPDATE runs SET status = ?2, ended_at = ?3 WHERE run_id = ?1",
+                params![run_id, status, ended_at.0],
+            )
             .map_err(store_error("failed to finish the run"))?;
         Ok(())
     }
 
-    fn set_status(&self, run_id: &str, action: &ActionId, status: ActionStatus, reason: Option<&str>, at: Timestamp) -> Result<(), StoreError> {
+    fn set_status(
+        &self,
+        run_id: &str,
+        action: &ActionId,
+        status: ActionStatus,
+        reason: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         self.lock()?
             .execute(
                 "UPDATE actions SET status = ?3, reason = ?4, updated_at = ?5 WHERE run_id = ?1 AND action_id = ?2",
@@ -169,7 +207,15 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
-    fn step_intent(&self, run_id: &str, action: &ActionId, step: &str, attempt: u32, at: Timestamp, intent: &serde_json::Value) -> Result<(), StoreError> {
+    fn step_intent(
+        &self,
+        run_id: &str,
+        action: &ActionId,
+        step: &str,
+        attempt: u32,
+        at: Timestamp,
+        intent: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         self.lock()?
             .execute(
                 "INSERT INTO steps (run_id, action_id, step, attempt, started_at, intent_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -179,8 +225,17 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
-    fn step_result(&self, run_id: &str, action: &ActionId, step: &str, attempt: u32, at: Timestamp, result: &StepResult) -> Result<(), StoreError> {
-        let json = serde_json::to_string(result).map_err(json_error("failed to encode a step result"))?;
+    fn step_result(
+        &self,
+        run_id: &str,
+        action: &ActionId,
+        step: &str,
+        attempt: u32,
+        at: Timestamp,
+        result: &StepResult,
+    ) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(result).map_err(json_error("failed to encode a step result"))?;
         let changed = self
             .lock()?
             .execute(
@@ -192,7 +247,9 @@ impl StateStore for SqliteStore {
             Ok(())
         } else {
             Err(StoreError {
-                message: format!("no intent journaled for step `{step}` attempt {attempt} of action `{action}`"),
+                message: format!(
+                    "no intent journaled for step `{step}` attempt {attempt} of action `{action}`"
+                ),
                 source: None,
             })
         }
@@ -217,10 +274,15 @@ impl StateStore for SqliteStore {
             .map_err(store_error("failed to read steps"))?;
         let mut steps = Vec::new();
         for row in rows {
-            let (name, attempt, started_at, intent, ended_at, result) = row.map_err(store_error("failed to read steps"))?;
-            let intent = serde_json::from_str(&intent).map_err(json_error("corrupt step intent in the journal"))?;
+            let (name, attempt, started_at, intent, ended_at, result) =
+                row.map_err(store_error("failed to read steps"))?;
+            let intent = serde_json::from_str(&intent)
+                .map_err(json_error("corrupt step intent in the journal"))?;
             let result = match result {
-                Some(json) => Some(serde_json::from_str(&json).map_err(json_error("corrupt step result in the journal"))?),
+                Some(json) => Some(
+                    serde_json::from_str(&json)
+                        .map_err(json_error("corrupt step result in the journal"))?,
+                ),
                 None => None,
             };
             steps.push(JournaledStep {
@@ -237,7 +299,9 @@ impl StateStore for SqliteStore {
 
     fn take_resumable(&self, at: Timestamp) -> Result<Vec<ResumableAction>, StoreError> {
         let mut connection = self.lock()?;
-        let transaction = connection.transaction().map_err(store_error("failed to read resumable actions"))?;
+        let transaction = connection
+            .transaction()
+            .map_err(store_error("failed to read resumable actions"))?;
         transaction
             .execute(
                 "UPDATE actions SET status = 'superseded', reason = 'the run stopped before this action started; a fresh plan replaces it', updated_at = ?1
@@ -246,7 +310,10 @@ impl StateStore for SqliteStore {
             )
             .map_err(store_error("failed to supersede pending actions"))?;
         transaction
-            .execute("UPDATE runs SET status = 'stopped', ended_at = ?1 WHERE status = 'running'", params![at.0])
+            .execute(
+                "UPDATE runs SET status = 'stopped', ended_at = ?1 WHERE status = 'running'",
+                params![at.0],
+            )
             .map_err(store_error("failed to close stopped runs"))?;
         let mut items = Vec::new();
         {
@@ -258,12 +325,20 @@ impl StateStore for SqliteStore {
                 .map_err(store_error("failed to read resumable actions"))?;
             let rows = statement
                 .query_map([], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?, row.get::<_, String>(4)?))
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                    ))
                 })
                 .map_err(store_error("failed to read resumable actions"))?;
             for row in rows {
-                let (run_id, plan_id, policy_digest, json, status) = row.map_err(store_error("failed to read resumable actions"))?;
-                let action: Action = serde_json::from_str(&json).map_err(json_error("corrupt action in the journal"))?;
+                let (run_id, plan_id, policy_digest, json, status) =
+                    row.map_err(store_error("failed to read resumable actions"))?;
+                let action: Action = serde_json::from_str(&json)
+                    .map_err(json_error("corrupt action in the journal"))?;
                 items.push(ResumableAction {
                     run_id,
                     plan_id: PlanId::new(plan_id),
@@ -273,7 +348,9 @@ impl StateStore for SqliteStore {
                 });
             }
         }
-        transaction.commit().map_err(store_error("failed to read resumable actions"))?;
+        transaction
+            .commit()
+            .map_err(store_error("failed to read resumable actions"))?;
         Ok(items)
     }
 
@@ -295,16 +372,25 @@ impl StateStore for SqliteStore {
                 })
             })
             .map_err(store_error("failed to read verified actions"))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(store_error("failed to read verified actions"))
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(store_error("failed to read verified actions"))
     }
 }
 
 impl SqliteStore {
     /// The status of one action in one run, for tests and the CLI.
-    pub fn status_of(&self, run_id: &str, action: &ActionId) -> Result<Option<ActionStatus>, StoreError> {
+    pub fn status_of(
+        &self,
+        run_id: &str,
+        action: &ActionId,
+    ) -> Result<Option<ActionStatus>, StoreError> {
         let status: Option<String> = self
             .lock()?
-            .query_row("SELECT status FROM actions WHERE run_id = ?1 AND action_id = ?2", params![run_id, action.as_str()], |row| row.get(0))
+            .query_row(
+                "SELECT status FROM actions WHERE run_id = ?1 AND action_id = ?2",
+                params![run_id, action.as_str()],
+                |row| row.get(0),
+            )
             .optional()
             .map_err(store_error("failed to read an action"))?;
         Ok(status.as_deref().and_then(ActionStatus::parse))
@@ -317,7 +403,11 @@ mod tests {
     use enact_model::{ActionKind, Entitlement};
 
     fn plan() -> Plan {
-        let kind = ActionKind::Grant { entitlement: Entitlement::Membership { group: "readers".into() } };
+        let kind = ActionKind::Grant {
+            entitlement: Entitlement::Membership {
+                group: "readers".into(),
+            },
+        };
         let target = TargetId::new("pg");
         let action = Action {
             id: Action::stable_id(&target, "app", &kind),
@@ -343,9 +433,22 @@ mod tests {
         let store = SqliteStore::in_memory().expect("store");
         let plan = plan();
         let id = &plan.actions[0].id;
-        store.begin_run("run-1", &plan, Timestamp(1)).expect("begin");
-        store.set_status("run-1", id, ActionStatus::Running, None, Timestamp(2)).expect("status");
-        store.step_intent("run-1", id, "grant", 1, Timestamp(3), &serde_json::json!({})).expect("intent");
+        store
+            .begin_run("run-1", &plan, Timestamp(1))
+            .expect("begin");
+        store
+            .set_status("run-1", id, ActionStatus::Running, None, Timestamp(2))
+            .expect("status");
+        store
+            .step_intent(
+                "run-1",
+                id,
+                "grant",
+                1,
+                Timestamp(3),
+                &serde_json::json!({}),
+            )
+            .expect("intent");
 
         let resumable = store.take_resumable(Timestamp(4)).expect("resumable");
         assert_eq!(resumable.len(), 1);
@@ -359,18 +462,41 @@ mod tests {
     fn pending_action_of_stopped_run_is_superseded() {
         let store = SqliteStore::in_memory().expect("store");
         let plan = plan();
-        store.begin_run("run-1", &plan, Timestamp(1)).expect("begin");
-        assert!(store.take_resumable(Timestamp(2)).expect("resumable").is_empty());
-        assert_eq!(store.status_of("run-1", &plan.actions[0].id).expect("status"), Some(ActionStatus::Superseded));
+        store
+            .begin_run("run-1", &plan, Timestamp(1))
+            .expect("begin");
+        assert!(store
+            .take_resumable(Timestamp(2))
+            .expect("resumable")
+            .is_empty());
+        assert_eq!(
+            store
+                .status_of("run-1", &plan.actions[0].id)
+                .expect("status"),
+            Some(ActionStatus::Superseded)
+        );
     }
 
     #[test]
     fn result_without_intent_is_rejected() {
         let store = SqliteStore::in_memory().expect("store");
         let plan = plan();
-        store.begin_run("run-1", &plan, Timestamp(1)).expect("begin");
-        let result = StepResult::Ok { detail: serde_json::json!({}) };
-        assert!(store.step_result("run-1", &plan.actions[0].id, "grant", 1, Timestamp(2), &result).is_err());
+        store
+            .begin_run("run-1", &plan, Timestamp(1))
+            .expect("begin");
+        let result = StepResult::Ok {
+            detail: serde_json::json!({}),
+        };
+        assert!(store
+            .step_result(
+                "run-1",
+                &plan.actions[0].id,
+                "grant",
+                1,
+                Timestamp(2),
+                &result
+            )
+            .is_err());
     }
 
     #[test]
@@ -378,8 +504,12 @@ mod tests {
         let store = SqliteStore::in_memory().expect("store");
         let plan = plan();
         let id = &plan.actions[0].id;
-        store.begin_run("run-1", &plan, Timestamp(1)).expect("begin");
-        store.set_status("run-1", id, ActionStatus::Verified, None, Timestamp(5)).expect("status");
+        store
+            .begin_run("run-1", &plan, Timestamp(1))
+            .expect("begin");
+        store
+            .set_status("run-1", id, ActionStatus::Verified, None, Timestamp(5))
+            .expect("status");
         let last = store.last_verified().expect("last");
         assert_eq!(last.len(), 1);
         assert_eq!(last[0].account, "app");

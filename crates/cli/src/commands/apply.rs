@@ -1,0 +1,211 @@
+//! `enact apply`: execute and verify, then sign the evidence.
+
+use crate::args::{ApplyArgs, GlobalArgs, OutputFormat};
+use crate::commands::{exit, plan};
+use crate::context::{self, SharedEvidence, Sinks, State};
+use crate::render;
+use anyhow::{bail, Result};
+use enact_evidence::{EvidenceLog, RunCounts, RunRecord};
+use enact_execute::{
+    ActionResult, ActionStatus, ExecuteOptions, Executor, OsSecretGenerator, Progress,
+};
+use enact_model::{Action, Clock, SystemClock};
+use enact_store_sqlite::SqliteStore;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+
+/// A progress bar on standard error, shown only when it is a terminal.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn started(&self, action: &Action) {
+        self.0.set_message(format!(
+            "{}/{} {}",
+            action.target,
+            action.account,
+            action.kind.verb()
+        ));
+    }
+
+    fn finished(&self, action: &Action, status: ActionStatus, _reason: Option<&str>) {
+        self.0.inc(1);
+        if status != ActionStatus::Verified {
+            self.0.println(format!(
+                "{:<13} {}/{}  {}",
+                status.as_str(),
+                action.target,
+                action.account,
+                action.kind
+            ));
+        }
+    }
+}
+
+fn progress_bar(total: usize) -> Arc<dyn Progress> {
+    if !std::io::stderr().is_terminal() {
+        return Arc::new(enact_execute::NoProgress);
+    }
+    let bar = ProgressBar::new(total as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+    {
+        bar.set_style(style);
+    }
+    Arc::new(Bar(bar))
+}
+
+fn new_run_id(now: enact_model::Timestamp) -> String {
+    let suffix: u32 = rand::thread_rng().gen();
+    format!("run-{}-{suffix:08x}", now.0)
+}
+
+/// Runs `enact apply`.
+pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
+    let policy = Arc::new(context::load_policy(&global.policy)?);
+    let state = State::open(&global.state_dir)?;
+    let _lock = state.lock()?;
+    let key = state.keys.fingerprint_key().clone();
+    let connectors = context::connectors(&policy, &key)?;
+    let store = Arc::new(SqliteStore::open(&state.database())?);
+    let log = EvidenceLog::open(&state.dir, state.keys.signing_key().clone())?;
+    for repair in log.repairs() {
+        eprintln!("warning: evidence log repaired: {repair}");
+    }
+    let evidence = Arc::new(SharedEvidence(Mutex::new(log)));
+    let clock = Arc::new(SystemClock);
+
+    let max_destructive = if args.allow_destructive {
+        None
+    } else {
+        Some(
+            args.max_destructive
+                .unwrap_or(policy.limits.max_destructive as usize),
+        )
+    };
+    let mut executor = Executor {
+        policy: policy.clone(),
+        connectors: connectors.clone(),
+        sinks: Arc::new(Sinks),
+        store: store.clone(),
+        evidence: evidence.clone(),
+        key,
+        clock: clock.clone(),
+        generator: Arc::new(OsSecretGenerator),
+        progress: Arc::new(enact_execute::NoProgress),
+        options: ExecuteOptions {
+            per_target_concurrency: args.concurrency,
+            max_destructive,
+            ..ExecuteOptions::default()
+        },
+    };
+    let text = args.output == OutputFormat::Text;
+    let started_at = clock.now();
+
+    // First finish what an earlier run left open, so no action is lost.
+    let resumed = executor.resume().await?;
+    if text && !resumed.is_empty() {
+        println!(
+            "Resumed {} action(s) left open by an earlier run:",
+            resumed.len()
+        );
+        for result in &resumed {
+            println!("  {}", render::result_line(result));
+        }
+        println!();
+    }
+
+    let plan = match &args.plan_file {
+        Some(path) => plan::load_fresh(path, &policy, &connectors).await?,
+        None => plan::observe_and_plan(&policy, &connectors).await?.1,
+    };
+    if text {
+        print!("{}", render::plan_text(&policy, &plan));
+        println!();
+    }
+    if let Some(limit) = max_destructive {
+        let count = plan.destructive_count();
+        if count > limit {
+            bail!(
+                "refused: the plan has {count} destructive action(s) (revoke, disable, delete), more than the limit of {limit}; nothing was changed. Review the plan, then rerun with `--max-destructive {count}` or `--allow-destructive`"
+            );
+        }
+    }
+
+    let run_id = new_run_id(started_at);
+    let mut results: Vec<ActionResult> = Vec::new();
+    if !plan.actions.is_empty() {
+        executor.progress = progress_bar(plan.actions.len());
+        results = executor.run(&plan, &run_id).await?;
+    }
+
+    // Sign what this run recorded.
+    let all: Vec<&ActionResult> = resumed.iter().chain(results.iter()).collect();
+    {
+        let mut log = evidence
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the evidence log lock is poisoned"))?;
+        if !plan.actions.is_empty() {
+            let mut counts = RunCounts::default();
+            for result in &results {
+                match result.status {
+                    ActionStatus::Verified => counts.verified += 1,
+                    ActionStatus::Refuted => counts.refuted += 1,
+                    ActionStatus::Indeterminate => counts.indeterminate += 1,
+                    ActionStatus::Failed => counts.failed += 1,
+                    _ => counts.not_started += 1,
+                }
+            }
+            log.append_run(&RunRecord {
+                run_id: run_id.clone(),
+                plan_id: plan.id.clone(),
+                policy_digest: plan.policy_digest.clone(),
+                enact_version: env!("CARGO_PKG_VERSION").to_string(),
+                started_at,
+                ended_at: clock.now(),
+                planned: u32::try_from(plan.actions.len()).unwrap_or(u32::MAX),
+                counts,
+            })?;
+        }
+        let checkpoint = log.commit()?;
+        if text && !all.is_empty() {
+            println!(
+                "Evidence: records up to {} signed in `{}`.",
+                checkpoint.seq,
+                state.dir.join("evidence").display()
+            );
+        }
+    }
+
+    let (summary, counts) = render::apply_summary(all.iter().copied());
+    match args.output {
+        OutputFormat::Text => {
+            for result in &results {
+                println!("{}", render::result_line(result));
+            }
+            if !all.is_empty() {
+                println!("\n{summary}");
+            }
+        }
+        OutputFormat::Json => {
+            let value = serde_json::json!({
+                "run_id": run_id,
+                "plan_id": plan.id,
+                "resumed": resumed.iter().map(render::result_json).collect::<Vec<_>>(),
+                "results": results.iter().map(render::result_json).collect::<Vec<_>>(),
+                "unmanaged": plan.unmanaged,
+                "counts": counts,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+    }
+    Ok(if counts.failed > 0 {
+        exit::ACTION_FAILED
+    } else if counts.refuted + counts.indeterminate > 0 {
+        exit::NOT_VERIFIED
+    } else {
+        exit::OK
+    })
+}

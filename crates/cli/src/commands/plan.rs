@@ -1,0 +1,122 @@
+//! `enact plan`: observe every target afresh and show the actions that would fix the drift.
+
+use crate::args::{GlobalArgs, OutputFormat, PlanArgs};
+use crate::commands::exit;
+use crate::context::{self, State};
+use crate::render;
+use anyhow::{anyhow, bail, Context as _, Result};
+use enact_connector::Connector;
+use enact_model::{Clock, Observation, Plan, Policy, SystemClock, TargetId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The format marker of a saved plan file.
+const PLAN_FORMAT: &str = "enact-plan/1";
+
+/// A plan saved by `enact plan --out`.
+#[derive(Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub format: String,
+    pub plan: Plan,
+}
+
+/// Observes every target and plans.
+pub async fn observe_and_plan(
+    policy: &Policy,
+    connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
+) -> Result<(Observation, Plan)> {
+    let observation = enact_observe::observe(policy, connectors, SystemClock.now()).await?;
+    let plan = enact_plan::plan(policy, &observation)?;
+    Ok((observation, plan))
+}
+
+/// Runs `enact plan`.
+pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
+    let policy = context::load_policy(&global.policy)?;
+    let state = State::open(&global.state_dir)?;
+    let connectors = context::connectors(&policy, state.keys.fingerprint_key())?;
+    let (_, plan) = observe_and_plan(&policy, &connectors).await?;
+
+    if let Some(path) = &args.out {
+        save(path, &plan)?;
+    }
+    match args.output {
+        OutputFormat::Text => {
+            print!("{}", render::plan_text(&policy, &plan));
+            if let Some(path) = &args.out {
+                println!(
+                    "Saved the plan to `{}`; run `enact apply {}` to execute exactly it.",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+        OutputFormat::Json => {
+            let value = serde_json::json!({
+                "changes_pending": !plan.actions.is_empty(),
+                "destructive": plan.destructive_count(),
+                "plan": plan,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+    }
+    Ok(if plan.actions.is_empty() {
+        exit::OK
+    } else {
+        exit::CHANGES
+    })
+}
+
+fn save(path: &Path, plan: &Plan) -> Result<()> {
+    let saved = SavedPlan {
+        format: PLAN_FORMAT.to_string(),
+        plan: plan.clone(),
+    };
+    let text = serde_json::to_string_pretty(&saved)?;
+    std::fs::write(path, text)
+        .with_context(|| format!("failed to write the plan to `{}`", path.display()))
+}
+
+/// Reads a saved plan and checks it still applies: the policy and the durable observed state
+/// must be what they were, and planning afresh must give the same actions.
+pub async fn load_fresh(
+    path: &Path,
+    policy: &Policy,
+    connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
+) -> Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow!("failed to read the plan file `{}`: {e}", path.display()))?;
+    let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
+        anyhow!(
+            "`{}` is not a plan saved by `enact plan --out`: {e}",
+            path.display()
+        )
+    })?;
+    if saved.format != PLAN_FORMAT {
+        bail!(
+            "`{}` has plan format `{}`; this enact reads `{PLAN_FORMAT}`",
+            path.display(),
+            saved.format
+        );
+    }
+    let plan = saved.plan;
+    if plan.policy_digest != policy.digest {
+        bail!(
+            "stale plan: the policy changed since `{}` was made; run `enact plan --out {}` again",
+            path.display(),
+            path.display()
+        );
+    }
+    let (observation, fresh) = observe_and_plan(policy, connectors).await?;
+    if observation.durable_digest() != plan.observation_digest {
+        bail!("stale plan: the observed state changed since `{}` was made; run `enact plan --out {}` again", path.display(), path.display());
+    }
+    let saved_ids: Vec<_> = plan.actions.iter().map(|a| &a.id).collect();
+    let fresh_ids: Vec<_> = fresh.actions.iter().map(|a| &a.id).collect();
+    if saved_ids != fresh_ids {
+        bail!("stale plan: the open sessions changed since `{}` was made, so the actions differ; run `enact plan --out {}` again", path.display(), path.display());
+    }
+    Ok(plan)
+}

@@ -1,0 +1,186 @@
+//! What every command needs: the policy, the state directory, keys, connectors and sinks.
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use enact_connector::{Connector, ConnectorError, Sink};
+use enact_evidence::ActionRecord;
+use enact_evidence::{EvidenceLog, Keys};
+use enact_execute::{EvidenceWriter, SinkResolver};
+use enact_model::policy::CredentialSource;
+use enact_model::{FingerprintKey, Policy, Secret, SinkRef, Target, TargetId};
+use enact_policy::{parse_policy, ParseOptions};
+use enact_postgres::PostgresConnector;
+use enact_sink_file::FileSink;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The connector kinds this build can connect to.
+pub const KNOWN_KINDS: &[&str] = &["postgres"];
+
+/// A policy file that failed its checks. Its diagnostics are already printed.
+#[derive(Debug, thiserror::Error)]
+#[error("the policy has {count} problem(s); nothing was changed")]
+pub struct PolicyInvalid {
+    pub count: usize,
+}
+
+/// Reads and checks the policy file, printing every problem with its location.
+pub fn load_policy(path: &Path) -> Result<Policy> {
+    let source = fs::read_to_string(path).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            anyhow!(
+                "policy file `{}` not found; pass `--policy FILE` or create `enact.yaml`",
+                path.display()
+            )
+        } else {
+            anyhow!("failed to read policy file `{}`: {error}", path.display())
+        }
+    })?;
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let options = ParseOptions {
+        origin: path.to_path_buf(),
+        base_dir,
+        known_kinds: KNOWN_KINDS.iter().map(|k| k.to_string()).collect(),
+    };
+    parse_policy(&source, &options).map_err(|errors| {
+        let report = miette::Report::new(errors.clone());
+        eprintln!("{report:?}");
+        anyhow::Error::new(PolicyInvalid {
+            count: errors.len(),
+        })
+    })
+}
+
+/// The state directory, created and keyed on first use.
+pub struct State {
+    pub dir: PathBuf,
+    pub keys: Keys,
+}
+
+impl State {
+    /// Opens the state directory, running `enact init` first if it has no keys yet.
+    pub fn open(dir: &Path) -> Result<State> {
+        let report =
+            Keys::init(dir).with_context(|| format!("failed to initialize `{}`", dir.display()))?;
+        if !report.created.is_empty() {
+            eprintln!(
+                "Initialized enact state in `{}`: created {}",
+                dir.display(),
+                report
+                    .created
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let keys = Keys::load(dir)?;
+        Ok(State {
+            dir: dir.to_path_buf(),
+            keys,
+        })
+    }
+
+    /// The path of the state database.
+    pub fn database(&self) -> PathBuf {
+        self.dir.join("state.db")
+    }
+
+    /// Takes the apply lock, so that two applies never run on one state directory at once.
+    pub fn lock(&self) -> Result<File> {
+        let path = self.dir.join("apply.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(_) => bail!(
+                "another enact apply holds the lock `{}`; wait for it to finish",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Reads a target's admin credential from where the policy says it is.
+pub fn admin_credential(target: &Target, key: &FingerprintKey) -> Result<Secret> {
+    match &target.admin_credential {
+        CredentialSource::Env(name) => match std::env::var(name) {
+            Ok(value) => Ok(Secret::new(value, key)),
+            Err(_) => bail!(
+                "environment variable `{name}` is not set; it must hold the admin password of target `{}` (targets.{}.admin.password_env in the policy)",
+                target.id,
+                target.id
+            ),
+        },
+        CredentialSource::File(path) => {
+            let text = fs::read_to_string(path).map_err(|error| {
+                anyhow!(
+                    "failed to read the admin password of target `{}` from `{}`: {error}",
+                    target.id,
+                    path.display()
+                )
+            })?;
+            let value = text.strip_suffix('\n').unwrap_or(&text).to_string();
+            Ok(Secret::new(value, key))
+        }
+    }
+}
+
+/// Builds a connector for every target in the policy.
+pub fn connectors(
+    policy: &Policy,
+    key: &FingerprintKey,
+) -> Result<BTreeMap<TargetId, Arc<dyn Connector>>> {
+    let mut out: BTreeMap<TargetId, Arc<dyn Connector>> = BTreeMap::new();
+    for (id, target) in &policy.targets {
+        let secret = admin_credential(target, key)?;
+        let connector: Arc<dyn Connector> = match target.kind.as_str() {
+            "postgres" => Arc::new(
+                PostgresConnector::new(target, secret, key.clone())
+                    .map_err(|e| anyhow!("target `{id}`: {e}"))?,
+            ),
+            other => bail!(
+                "target `{id}` has kind `{other}`, which this build of enact cannot connect to"
+            ),
+        };
+        out.insert(id.clone(), connector);
+    }
+    Ok(out)
+}
+
+/// Opens sinks by their reference.
+pub struct Sinks;
+
+impl SinkResolver for Sinks {
+    fn open(&self, sink: &SinkRef) -> Result<Box<dyn Sink>, ConnectorError> {
+        match sink {
+            SinkRef::File { path } => Ok(Box::new(FileSink::new(path.clone()))),
+        }
+    }
+}
+
+/// The evidence log shared by the executor's tasks.
+pub struct SharedEvidence(pub Mutex<EvidenceLog>);
+
+impl EvidenceWriter for SharedEvidence {
+    fn append_action(&self, record: &ActionRecord<'_>) -> Result<u64, String> {
+        let mut log = self
+            .0
+            .lock()
+            .map_err(|_| "the evidence log lock is poisoned".to_string())?;
+        let appended = log.append_action(record).map_err(|e| e.to_string())?;
+        // Hand the record to the operating system now, so a killed run keeps it; the signed
+        // checkpoint at the end of the run makes it durable.
+        log.flush().map_err(|e| e.to_string())?;
+        Ok(appended.seq)
+    }
+}
