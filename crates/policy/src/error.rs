@@ -28,7 +28,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The stable diagnostic code, such as `policy::unknown_key`.
+    /// Returns the stable diagnostic code, such as `policy::unknown_key`.
     pub fn code(self) -> &'static str {
         match self {
             ErrorKind::Syntax => "policy::syntax",
@@ -72,7 +72,7 @@ pub struct PolicyError {
     pub span: Range<usize>,
     /// One lowercase line saying what is wrong, with user values in backticks.
     pub message: String,
-    /// What to do about it, where there is something useful to say.
+    /// A hint for fixing the problem, where one fits.
     pub help: Option<String>,
     /// The source, with values under secret-looking keys masked, for rendering the snippet.
     pub(crate) code: Arc<NamedSource<String>>,
@@ -139,17 +139,17 @@ impl PolicyErrors {
         PolicyErrors { errors, file }
     }
 
-    /// The problems, in source order.
+    /// Returns the problems, in source order.
     pub fn errors(&self) -> &[PolicyError] {
         &self.errors
     }
 
-    /// The number of problems.
+    /// Returns the number of problems.
     pub fn len(&self) -> usize {
         self.errors.len()
     }
 
-    /// Always false: a `PolicyErrors` holds at least one problem.
+    /// Returns false, because a `PolicyErrors` contains at least one problem.
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }

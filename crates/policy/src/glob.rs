@@ -1,12 +1,12 @@
 //! Matching of account names against the `unmanaged.ignore` patterns.
 
-/// Whether `name` matches `pattern`, where `*` matches any run of characters (including none)
+/// Tests whether `name` matches `pattern`, where `*` matches any run of characters (including none)
 /// and `?` matches exactly one character. Every other character matches itself.
 pub fn glob_matches(pattern: &str, name: &str) -> bool {
     let pattern: Vec<char> = pattern.chars().collect();
     let name: Vec<char> = name.chars().collect();
     let (mut p, mut n) = (0, 0);
-    // Where the last `*` was seen, and the name position it has consumed up to; on a mismatch
+    // The position of the last `*` and the name position it has consumed up to. On a mismatch
     // the star takes one more character and matching resumes after it.
     let mut backtrack: Option<(usize, usize)> = None;
     while n < name.len() {

@@ -1,5 +1,5 @@
 //! The keys the parser accepts in each mapping of a policy file. The checker rejects any other
-//! key, and a test holds these lists equal to the JSON Schema's properties.
+//! key, and a test checks that these lists equal the JSON Schema's properties.
 
 /// The top level of the file.
 pub(crate) const POLICY: &[&str] = &["version", "limits", "targets", "identities"];
@@ -36,7 +36,7 @@ pub(crate) const MEMBERSHIP: &[&str] = &["member_of"];
 /// A privilege entitlement.
 #[cfg(test)]
 pub(crate) const PRIVILEGE: &[&str] = &["privilege", "on"];
-/// Any entitlement: the checker reads the union, then tells the two forms apart.
+/// Any entitlement. The checker reads the union of both forms, then decides which form it is.
 pub(crate) const ENTITLEMENT: &[&str] = &["member_of", "privilege", "on"];
 /// `credential`.
 pub(crate) const CREDENTIAL: &[&str] = &["kind", "max_age", "deliver_to"];

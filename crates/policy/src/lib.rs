@@ -25,7 +25,7 @@ use miette::NamedSource;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// What the parser needs besides the text.
+/// The parser's settings besides the source text.
 #[derive(Clone, Debug, Default)]
 pub struct ParseOptions {
     /// The policy file's name as shown in errors.
@@ -83,9 +83,9 @@ pub fn parse_policy(source: &str, options: &ParseOptions) -> Result<Policy, Poli
     }
 
     diags.sort_by_key(|diag| (diag.loc.start, diag.loc.line, diag.loc.column));
-    let shown = masked(source, &secret_values);
+    let masked_source = masked(source, &secret_values);
     let named = Arc::new(
-        NamedSource::new(options.origin.display().to_string(), shown).with_language("yaml"),
+        NamedSource::new(options.origin.display().to_string(), masked_source).with_language("yaml"),
     );
     let errors = diags
         .into_iter()
@@ -103,17 +103,51 @@ pub fn parse_policy(source: &str, options: &ParseOptions) -> Result<Policy, Poli
     Err(PolicyErrors::new(options.origin.clone(), errors))
 }
 
-/// A copy of `source` with the text at `secrets` replaced by `*`, byte for byte, so that spans
-/// into the copy stay valid and a rendered snippet never shows a secret written inline.
+/// Copies `source` with the text at `secrets` replaced by `*`, byte for byte. Spans into the copy
+/// stay valid, and a rendered snippet does not show a secret written inline.
 fn masked(source: &str, secrets: &[yaml::Loc]) -> String {
-    let mut shown = String::with_capacity(source.len());
+    let mut copy = String::with_capacity(source.len());
     for (at, c) in source.char_indices() {
         let inside = secrets.iter().any(|loc| at >= loc.start && at < loc.end);
         if inside && !c.is_whitespace() {
-            shown.extend(std::iter::repeat_n('*', c.len_utf8()));
+            copy.extend(std::iter::repeat_n('*', c.len_utf8()));
         } else {
-            shown.push(c);
+            copy.push(c);
         }
     }
-    shown
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_keeps_offsets_and_lines() {
+        let source = "a: 1\npassword: hünter 2\nb: 2\n";
+        let start = source.find("hünter").unwrap_or_default();
+        let secret = yaml::Loc {
+            start,
+            end: start + "hünter 2".len(),
+            line: 2,
+            column: 11,
+        };
+        let copy = masked(source, &[secret]);
+        assert_eq!(copy.len(), source.len());
+        assert_eq!(copy, "a: 1\npassword: ******* *\nb: 2\n");
+    }
+
+    #[test]
+    fn secret_values_are_masked_in_errors() {
+        let source = "version: 1\ntargets: {}\nidentities: {}\nsecret: s3cr3t\n";
+        let errors = parse_policy(source, &ParseOptions::default()).err();
+        let shown = errors
+            .as_ref()
+            .and_then(|errors| errors.errors().first())
+            .map(|error| error.code.inner().clone());
+        assert_eq!(
+            shown.as_deref(),
+            Some("version: 1\ntargets: {}\nidentities: {}\nsecret: ******\n")
+        );
+    }
 }

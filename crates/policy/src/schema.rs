@@ -1,8 +1,8 @@
 //! The JSON Schema of the policy file, derived from types that mirror its syntax.
 //!
 //! The types here exist only to describe the file: the checker reads the YAML tree directly,
-//! because it must keep positions and report every problem. A test holds the keys of these
-//! types equal to the keys the checker accepts.
+//! because it must keep positions and report every problem. A test checks that the keys of
+//! these types equal the keys the checker accepts.
 
 // The syntax types are never built; deriving `JsonSchema` is their only use.
 #![allow(dead_code)]
@@ -47,7 +47,7 @@ struct Limits {
 struct Target {
     /// The connector kind, such as `postgres`.
     kind: String,
-    /// Where the target listens, as `host:port` (IPv6 hosts in brackets).
+    /// The address the target listens on, as `host:port` (IPv6 hosts in brackets).
     #[schemars(regex(pattern = r"^.+:[0-9]+$"))]
     endpoint: String,
     /// The database the connector works in, where the kind has one.
@@ -58,7 +58,7 @@ struct Target {
     /// Same format as every duration.
     #[schemars(regex(pattern = "DURATION_PATTERN"))]
     verify_window: Option<String>,
-    /// What to do with accounts on this target that no identity declares.
+    /// The handling of accounts on this target that no identity declares.
     unmanaged: Option<Unmanaged>,
 }
 
@@ -69,11 +69,11 @@ struct Target {
 struct Admin {
     /// The admin account's name.
     user: String,
-    /// The environment variable that holds the admin password.
+    /// The environment variable that contains the admin password.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
     password_env: Option<String>,
-    /// The file that holds the admin password; a relative path is resolved against the policy's
-    /// directory.
+    /// The file that contains the admin password. A relative path is resolved against the
+    /// policy's directory.
     password_file: Option<String>,
 }
 
@@ -81,7 +81,7 @@ struct Admin {
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct Unmanaged {
-    /// What the plan does with an undeclared account. Defaults to `report`.
+    /// The plan's handling of an undeclared account. Defaults to `report`.
     action: Option<UnmanagedAction>,
     /// Patterns of account names to leave alone entirely, with `*` (any run of characters) and
     /// `?` (one character).
@@ -93,7 +93,7 @@ struct Unmanaged {
 #[schemars(transparent)]
 struct Glob(#[schemars(regex(pattern = r"^[^\[\]{}\\]+$"))] String);
 
-/// What the plan does with an undeclared account.
+/// The plan's handling of an undeclared account.
 #[derive(JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum UnmanagedAction {
@@ -110,7 +110,7 @@ struct Identity {
     /// The team or person accountable for the identity.
     #[schemars(length(min = 1))]
     owner: String,
-    /// What the identity is for.
+    /// A short description of what the identity is for.
     #[schemars(length(min = 1))]
     purpose: String,
     /// The lifecycle state the identity should be in.
@@ -142,11 +142,11 @@ struct Account {
     role: String,
     /// The exact set of entitlements; anything else found on the target is revoked.
     entitlements: Option<Vec<Entitlement>>,
-    /// How the account's credential is managed.
+    /// The management of the account's credential.
     credential: Option<Credential>,
     /// Limits on the account's sessions.
     sessions: Option<Sessions>,
-    /// What deleting the account does with objects it owns. Defaults to `refuse`.
+    /// The handling of objects the account owns when it is deleted. Defaults to `refuse`.
     owned_objects: Option<OwnedObjects>,
 }
 
@@ -181,7 +181,7 @@ struct Privilege {
     on: String,
 }
 
-/// How an account's credential is managed.
+/// The management of an account's credential.
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct Credential {
@@ -190,7 +190,7 @@ struct Credential {
     /// Rotate once the credential is older than this.
     #[schemars(regex(pattern = "DURATION_PATTERN"))]
     max_age: Option<String>,
-    /// Where a new value is delivered.
+    /// The store that a new value is delivered to.
     deliver_to: DeliverTo,
 }
 
@@ -226,19 +226,20 @@ struct Sessions {
     end_on_rotation: Option<bool>,
 }
 
-/// What deleting an account does with the objects it owns: `refuse` fails the deletion if it
-/// owns anything; `reassign_to` hands every owned object to the named account first.
+/// The handling of objects an account owns when it is deleted. `refuse` fails the deletion if
+/// the account owns anything, and `reassign_to` hands every owned object to the named account
+/// first.
 #[derive(JsonSchema)]
 #[serde(untagged)]
 enum OwnedObjects {
-    Refuse(RefuseWord),
+    Refuse(RefuseKeyword),
     Reassign(ReassignTo),
 }
 
 /// Fail the deletion if the account owns anything.
 #[derive(JsonSchema)]
 #[serde(rename_all = "snake_case")]
-enum RefuseWord {
+enum RefuseKeyword {
     Refuse,
 }
 
@@ -250,7 +251,7 @@ struct ReassignTo {
     reassign_to: String,
 }
 
-/// The JSON Schema (draft-07) of the policy file.
+/// Builds the JSON Schema (draft-07) of the policy file.
 ///
 /// Every object schema sets `additionalProperties: false`; the two id maps (`targets`,
 /// `identities`) constrain their keys with `propertyNames` instead. Rules that need more than

@@ -3,7 +3,7 @@
 
 use enact_model::Duration;
 
-/// What is wrong with a value, before it is given a position.
+/// A value's error message and help, before the caller gives it a position.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Problem {
     pub message: String,
@@ -29,7 +29,7 @@ pub(crate) fn list(names: &[&str]) -> String {
     }
 }
 
-/// The candidate closest to `input`, if it is close enough to be a likely typo.
+/// Finds the candidate closest to `input`, if it is close enough to be a likely typo.
 pub(crate) fn closest<'c>(input: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let input = input.to_lowercase();
     candidates
@@ -89,8 +89,8 @@ pub(crate) fn identity_id(text: &str) -> Result<(), Problem> {
     }
 }
 
-/// What an account name on a target is used for; PostgreSQL reserves some names for new roles
-/// but lets existing predefined roles be granted.
+/// The use of an account name, which decides whether reserved names are allowed. PostgreSQL
+/// rejects them for new roles but has predefined roles with such names that can be granted.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NameUse {
     /// The account's own name, which enact creates.
@@ -312,7 +312,7 @@ fn object_kind_names() -> Vec<&'static str> {
     OBJECT_KINDS.iter().map(|(kind, _)| *kind).collect()
 }
 
-/// The privileges valid on an object kind.
+/// Looks up the privileges valid on an object kind.
 pub(crate) fn privileges_of(kind: &str) -> Option<&'static [&'static str]> {
     OBJECT_KINDS
         .iter()

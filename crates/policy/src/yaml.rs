@@ -54,7 +54,7 @@ pub(crate) enum ScalarKind {
 }
 
 impl Node {
-    /// The name of the node's type as a user reads it in a message.
+    /// Returns the name of the node's type as a message shows it.
     pub fn type_name(&self) -> &'static str {
         match &self.value {
             Value::Mapping(_) => "a mapping",
@@ -69,7 +69,7 @@ impl Node {
         }
     }
 
-    /// The scalar text, for keys and short values quoted in messages.
+    /// Returns the scalar's text, or `None` for a collection.
     pub fn scalar_text(&self) -> Option<&str> {
         match &self.value {
             Value::Scalar(scalar) => Some(&scalar.text),
@@ -104,8 +104,9 @@ pub(crate) fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
                 if documents > 1 {
                     return Err(SyntaxError {
                         loc: positions.span(span),
-                        message: "invalid yaml: a policy file holds one document, found a second"
-                            .to_owned(),
+                        message:
+                            "invalid yaml: a policy file contains one document, found a second"
+                                .to_owned(),
                     });
                 }
             }

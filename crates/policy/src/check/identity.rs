@@ -490,7 +490,7 @@ impl Cx<'_> {
     }
 }
 
-/// The position of `name`'s key in `parent`, or of `value` when the key is not found.
+/// Returns the position of `name`'s key in `parent`, or of `value` when the key is not found.
 fn key_loc(parent: &Fields<'_>, name: &str, value: &Node) -> Loc {
     parent.entry(name).map_or(value.loc, |(key, _)| key.loc)
 }

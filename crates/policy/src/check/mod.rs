@@ -59,18 +59,19 @@ pub(crate) struct Cx<'o> {
 /// The entries of a mapping whose keys have been checked against the allowed set.
 pub(crate) struct Fields<'n> {
     path: String,
-    /// Where a missing key is reported: the key that holds this mapping, or the mapping itself.
+    /// The position where a missing key is reported: the key whose value is this mapping, or the
+    /// mapping itself.
     anchor: Loc,
     entries: Vec<(&'static str, &'n Node, &'n Node)>,
 }
 
 impl<'n> Fields<'n> {
-    /// The value of `name`, if present.
+    /// Returns the value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&'n Node> {
         self.entry(name).map(|(_, value)| value)
     }
 
-    /// The key node and value of `name`, if present.
+    /// Returns the key node and value of `name`, if present.
     pub fn entry(&self, name: &str) -> Option<(&'n Node, &'n Node)> {
         self.entries
             .iter()
@@ -78,7 +79,7 @@ impl<'n> Fields<'n> {
             .map(|(_, key, value)| (*key, *value))
     }
 
-    /// The path of `name` below this mapping, as shown in messages.
+    /// Returns the path of `name` below this mapping, as messages show it.
     pub fn path_of(&self, name: &str) -> String {
         join(&self.path, name)
     }
@@ -93,7 +94,7 @@ pub(crate) fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// How a path reads in a message.
+/// Formats a path for a message.
 fn describe(path: &str) -> String {
     if path.is_empty() {
         "the policy".to_owned()
@@ -102,7 +103,7 @@ fn describe(path: &str) -> String {
     }
 }
 
-/// Whether a key name suggests it holds a secret, which a policy must never contain.
+/// Tests whether a key name suggests a secret value, which a policy must not contain.
 fn looks_secret(key: &str) -> bool {
     let key = key.to_lowercase();
     [
@@ -281,7 +282,7 @@ impl Cx<'_> {
         );
     }
 
-    /// The value of a required key, reporting it missing at the mapping's anchor.
+    /// Returns the value of a required key, or reports it missing at the mapping's anchor.
     pub fn required<'n>(&mut self, fields: &Fields<'n>, name: &str) -> Option<&'n Node> {
         let value = fields.get(name);
         if value.is_none() {
@@ -298,7 +299,7 @@ impl Cx<'_> {
         value
     }
 
-    /// A string scalar.
+    /// Reads a string scalar.
     pub fn string<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n str> {
         match &node.value {
             Value::Scalar(scalar) if scalar.kind == ScalarKind::Str => Some(&scalar.text),
@@ -309,7 +310,7 @@ impl Cx<'_> {
         }
     }
 
-    /// A string scalar with some non-blank text.
+    /// Reads a string scalar that is not blank.
     pub fn text(&mut self, node: &Node, path: &str) -> Option<String> {
         let text = self.string(node, path)?;
         if text.trim().is_empty() {
@@ -324,7 +325,7 @@ impl Cx<'_> {
         Some(text.to_owned())
     }
 
-    /// An integer scalar.
+    /// Reads an integer scalar.
     pub fn integer(&mut self, node: &Node, path: &str) -> Option<i64> {
         let text = match &node.value {
             Value::Scalar(scalar) if scalar.kind == ScalarKind::Int => scalar.text.as_str(),
@@ -354,7 +355,7 @@ impl Cx<'_> {
         }
     }
 
-    /// A boolean scalar.
+    /// Reads a boolean scalar.
     pub fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
         match &node.value {
             Value::Scalar(scalar) if scalar.kind == ScalarKind::Bool => {
@@ -378,7 +379,7 @@ impl Cx<'_> {
         }
     }
 
-    /// One of a fixed set of words, such as a lifecycle state.
+    /// Reads one of a fixed set of words, such as a lifecycle state.
     pub fn choice(
         &mut self,
         node: &Node,
@@ -404,8 +405,8 @@ impl Cx<'_> {
         None
     }
 
-    /// A duration such as `90d` or `1h30m`. An unquoted number is read as text so that the
-    /// message can say the unit is missing.
+    /// Reads a duration such as `90d` or `1h30m`. An unquoted number is read as text so that the
+    /// error message reports the missing unit.
     pub fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
         let text = match &node.value {
             Value::Scalar(scalar) if matches!(scalar.kind, ScalarKind::Str | ScalarKind::Int) => {
@@ -425,7 +426,7 @@ impl Cx<'_> {
         }
     }
 
-    /// A file path; a relative one is resolved against the base directory.
+    /// Reads a file path and resolves a relative one against the base directory.
     pub fn path(&mut self, node: &Node, path: &str) -> Option<PathBuf> {
         let text = self.text(node, path)?;
         let file = PathBuf::from(text);
@@ -504,5 +505,26 @@ impl Cx<'_> {
             }
         }
         Some(limits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_secret;
+
+    #[test]
+    fn secret_looking_keys_are_recognized() {
+        for key in [
+            "password",
+            "db_password",
+            "Secret",
+            "api_token",
+            "private_key",
+            "pwd",
+        ] {
+            assert!(looks_secret(key), "`{key}` not recognized");
+        }
+        assert!(!looks_secret("user"));
+        assert!(!looks_secret("endpoint"));
     }
 }

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 /// How long verification retries a probe when a target does not say otherwise.
 const DEFAULT_VERIFY_WINDOW_SECS: i64 = 5;
 
-/// What the account checks need to know about a declared target, even one with problems.
+/// The facts about a declared target that the account checks use, even for a target with
+/// problems.
 pub(crate) struct DeclaredTarget {
     /// The connector kind, when it is one of the known kinds.
     pub kind: Option<String>,
