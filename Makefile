@@ -1,0 +1,31 @@
+# The two entry points a new user needs: `make demo` and `make test`.
+
+CARGO ?= cargo
+
+.PHONY: demo test lint build services stop bench
+
+## Build enact, start a private PostgreSQL, seed a fleet of service roles and bring it to the
+## declared state with every action verified.
+demo:
+	bash demo/run.sh
+
+## Start the servers the tests need, then run the lints and every test.
+test: services lint
+	$(CARGO) test --workspace --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+build:
+	$(CARGO) build --workspace --locked
+
+services:
+	bash scripts/pg.sh start
+
+stop:
+	bash scripts/pg.sh stop
+
+## Benchmarks are not tests; see docs/benchmarks.md.
+bench:
+	bash bench/run.sh
