@@ -4,7 +4,7 @@
 #   scripts/pg.sh start    initialize on first use, start, create `appdb` and `enact_admin`
 #   scripts/pg.sh stop     stop the server (a no-op when it is stopped)
 #   scripts/pg.sh status   print whether it runs, and where
-#   scripts/pg.sh env      print the path of the env file that holds the connection settings
+#   scripts/pg.sh env      print the path of the env file that contains the connection settings
 #
 # Everything lives under ${ENACT_RUN_DIR:-<repo>/.run}/pg: the cluster (data/), its socket
 # directory (socket/), the server log (server.log) and the env file (env, mode 0600). The server
@@ -165,6 +165,9 @@ cmd_start() {
     mkdir -p "$PG_DIR"
     if [ "$(id -u)" = 0 ]; then
         chown postgres:postgres "$PG_DIR"
+        # The server runs as postgres, which must be able to traverse every parent directory.
+        as_postgres test -x "$PG_DIR" ||
+            die "the postgres user cannot reach $PG_DIR: make its parent directories traversable (chmod o+x) or set another ENACT_RUN_DIR"
     fi
 
     # The env file is written last, so a cluster without one never finished provisioning.
@@ -177,6 +180,9 @@ cmd_start() {
     if [ "$(id -u)" = 0 ]; then
         chown postgres:postgres "$SOCKET_DIR"
     fi
+    # A Unix socket path has at most 107 bytes on Linux.
+    local socket_path="$SOCKET_DIR/.s.PGSQL.$PORT"
+    [ "${#socket_path}" -le 107 ] || die "socket path $socket_path is longer than 107 bytes: set a shorter ENACT_RUN_DIR"
     start_server
     if [ "$fresh" = 1 ]; then
         provision

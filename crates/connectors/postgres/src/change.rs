@@ -1,6 +1,6 @@
 //! Change operations, run on the connector's one admin connection.
 //!
-//! Each operation holds the admin connection for its whole run, so operations on one connector
+//! Each operation locks the admin connection for its whole run, so operations on one connector
 //! run one at a time and the notices read after a statement belong to that statement.
 
 use crate::connect::{db_error, NoticedClient};
@@ -554,8 +554,8 @@ impl PostgresConnector {
                 ));
             }
             self.require_role(new_owner).await?;
-            let held = self.admin_is_member_of(new_owner).await?;
-            if !held {
+            let admin_is_member = self.admin_is_member_of(new_owner).await?;
+            if !admin_is_member {
                 statements.push(format!("GRANT {} TO {admin}", ident(new_owner)));
             }
             statements.push(format!(
@@ -563,7 +563,7 @@ impl PostgresConnector {
                 ident(account),
                 ident(new_owner)
             ));
-            if !held {
+            if !admin_is_member {
                 statements.push(format!("REVOKE {} FROM {admin}", ident(new_owner)));
             }
         }
@@ -627,7 +627,7 @@ fn scram_verifier(secret: &Secret) -> Result<String, ConnectorError> {
     Ok(literal(&verifier))
 }
 
-/// Whether `error` says the role already exists.
+/// Whether `error` reports that the role already exists.
 fn is_duplicate(error: &ConnectorError) -> bool {
     let code = error
         .source

@@ -11,7 +11,7 @@ use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The `application_name` of every connection the connector opens, so its own sessions can be
-/// told apart in `pg_stat_activity` and the server log.
+/// distinguished in `pg_stat_activity` and the server log.
 const APPLICATION_NAME: &str = "enact";
 
 /// A failure to open a connection.

@@ -68,8 +68,8 @@ impl PostgresConnector {
     /// Builds a connector for `target`, which names the server as `host:port`, the database
     /// and the admin role. No connection is opened until the first operation.
     ///
-    /// `key` is accepted so that every connector is built alike; this one needs no fingerprints
-    /// of its own, because each [`Secret`] it receives already carries its fingerprint.
+    /// Every connector takes `key`, so all are built alike. This one computes no fingerprints,
+    /// because each [`Secret`] it receives already carries its own.
     pub fn new(
         target: &Target,
         admin_password: Secret,

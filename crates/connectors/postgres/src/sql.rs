@@ -41,7 +41,7 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), ConnectorError> {
     Ok(())
 }
 
-/// The longest identifier PostgreSQL keeps (NAMEDATALEN - 1 in a default build).
+/// The maximum identifier length PostgreSQL keeps, in bytes (NAMEDATALEN - 1 in a default build).
 const MAX_NAME_BYTES: usize = 63;
 
 /// The kinds of object whose privileges the connector reads and changes.
