@@ -85,13 +85,9 @@ struct Unmanaged {
     action: Option<UnmanagedAction>,
     /// Patterns of account names to leave alone entirely, with `*` (any run of characters) and
     /// `?` (one character).
-    ignore: Option<Vec<Glob>>,
+    #[schemars(inner(regex(pattern = r"^[^\[\]{}\\]+$")))]
+    ignore: Option<Vec<String>>,
 }
-
-/// A glob pattern of account names.
-#[derive(JsonSchema)]
-#[schemars(transparent)]
-struct Glob(#[schemars(regex(pattern = r"^[^\[\]{}\\]+$"))] String);
 
 /// The plan's handling of an undeclared account.
 #[derive(JsonSchema)]
