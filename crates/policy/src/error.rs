@@ -154,10 +154,13 @@ impl PolicyErrors {
         self.errors.is_empty()
     }
 
-    /// The same problems under a one-line header (`invalid policy `FILE`: 3 errors`), for
-    /// `miette`'s graphical handler, which prints the header above every related diagnostic.
-    pub fn diagnostic(&self) -> PolicyDiagnostic<'_> {
-        PolicyDiagnostic { errors: self }
+    /// Returns the same problems under a one-line header (`invalid policy `FILE`: 3 errors`).
+    /// Render this one with `miette`'s graphical handler, which prints the header above the
+    /// related diagnostics: rendering [`PolicyErrors`] itself would print every problem twice.
+    pub fn diagnostic(&self) -> PolicyDiagnostic {
+        PolicyDiagnostic {
+            errors: self.clone(),
+        }
     }
 }
 
@@ -195,12 +198,18 @@ impl IntoIterator for PolicyErrors {
 }
 
 /// [`PolicyErrors`] under a one-line summary header, for graphical rendering.
-#[derive(Debug)]
-pub struct PolicyDiagnostic<'a> {
-    errors: &'a PolicyErrors,
+#[derive(Clone, Debug)]
+pub struct PolicyDiagnostic {
+    errors: PolicyErrors,
 }
 
-impl fmt::Display for PolicyDiagnostic<'_> {
+impl From<PolicyErrors> for PolicyDiagnostic {
+    fn from(errors: PolicyErrors) -> Self {
+        PolicyDiagnostic { errors }
+    }
+}
+
+impl fmt::Display for PolicyDiagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.errors.len();
         let noun = if count == 1 { "error" } else { "errors" };
@@ -212,9 +221,9 @@ impl fmt::Display for PolicyDiagnostic<'_> {
     }
 }
 
-impl std::error::Error for PolicyDiagnostic<'_> {}
+impl std::error::Error for PolicyDiagnostic {}
 
-impl Diagnostic for PolicyDiagnostic<'_> {
+impl Diagnostic for PolicyDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.errors.code()
     }

@@ -1169,3 +1169,26 @@ fn schema_has_policy_shape() {
     assert_eq!(required, vec!["identities", "targets", "version"]);
     assert!(schema["definitions"]["Target"]["description"].is_string());
 }
+
+#[test]
+fn report_renders_each_error_once() {
+    let source = VALID.replace("state: active", "state: actve");
+    let report = miette::Report::new(errors(&source).diagnostic());
+    let mut rendered = String::new();
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    if let Err(error) = handler.render_report(&mut rendered, report.as_ref()) {
+        panic!("rendering failed: {error}");
+    }
+    assert_eq!(
+        rendered.matches("invalid state `actve`").count(),
+        1,
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("invalid policy `policy.yaml`: 1 error"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("[policy.yaml:26:12]"), "{rendered}");
+    assert!(rendered.contains("did you mean `active`?"), "{rendered}");
+}
