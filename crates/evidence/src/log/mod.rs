@@ -266,6 +266,20 @@ impl EvidenceLog {
         })
     }
 
+    /// Hands the buffered records to the operating system without syncing or signing them, so
+    /// they survive the process being killed. [`EvidenceLog::commit`] makes them durable and
+    /// signed.
+    pub fn flush(&mut self) -> Result<(), EvidenceError> {
+        if self.poisoned {
+            return Err(EvidenceError::Poisoned);
+        }
+        if let Err(source) = self.writer.flush() {
+            self.poisoned = true;
+            return Err(EvidenceError::io("write", &self.log_path)(source));
+        }
+        Ok(())
+    }
+
     /// Appends an action record, with body `{"type":"action", …}`.
     pub fn append_action(
         &mut self,

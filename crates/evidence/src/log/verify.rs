@@ -44,21 +44,45 @@ impl VerifyReport {
     }
 }
 
-/// A checkpoint whose signature was checked, waiting for the chain to reach its record.
+/// A checkpoint whose form, order and key were checked, waiting for the chain to reach its
+/// record.
 struct PendingCheckpoint {
     index: u64,
-    seq: u64,
     hash: Hash,
+    checkpoint: Checkpoint,
+}
+
+impl PendingCheckpoint {
+    /// Checks the signature, then that the signed hash is the chain's hash `chain` at the
+    /// checkpoint's record. Signatures are checked in log order, as the chain reaches them, so
+    /// the first problem in the log is the one reported.
+    fn settle(&self, key: &VerifyingKey, chain: &Hash) -> Result<(), VerifyError> {
+        let problem = if !self.checkpoint.signature_is_valid(key) {
+            CheckpointProblem::SignatureInvalid
+        } else if self.hash != *chain {
+            CheckpointProblem::HashMismatch {
+                seq: self.checkpoint.seq,
+            }
+        } else {
+            return Ok(());
+        };
+        Err(VerifyError::Checkpoint {
+            index: self.index,
+            problem,
+        })
+    }
 }
 
 /// Audits the evidence log offline with only the verifying key and the files. `path` is the
 /// state directory or its `evidence` directory.
 ///
-/// Every checkpoint must parse, be in canonical form, name records in order and carry a valid
-/// signature under `key`. Then every record line must be in canonical form, have the next seq,
-/// link to its predecessor's hash and have a hash that recomputes from its content; and each
-/// checkpoint's hash must equal the chain's hash at its record. The error names the first
-/// problem found. Records after the last checkpoint are reported as unsigned, not as an error.
+/// First every checkpoint must parse, be in canonical form, name records in order and name
+/// `key` as its signer. Then the records are read in order. Every record line must be in
+/// canonical form, have the next seq, link to its predecessor's hash and have a hash that
+/// recomputes from its content. When the chain reaches a checkpoint's record, the checkpoint's
+/// signature must be valid under `key` and its hash must equal the chain's. A checkpoint past
+/// the last record is an error. The error names the first problem in that order. Records after
+/// the last checkpoint are reported as unsigned, not as an error.
 pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyError> {
     let dir = evidence_dir(path);
     let log_path = dir.join(LOG_FILE);
@@ -77,17 +101,14 @@ pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErr
             Failure::Verify(error) => error,
         })?;
     let checkpoint_count = checkpoints.len() as u64;
-    let signed_through = checkpoints.last().map_or(0, |checkpoint| checkpoint.seq);
+    let signed_through = checkpoints
+        .last()
+        .map_or(0, |pending| pending.checkpoint.seq);
     let mut pending = checkpoints.into_iter().peekable();
 
     // Checkpoints of an empty log sign the zero hash.
-    while let Some(checkpoint) = pending.next_if(|checkpoint| checkpoint.seq == 0) {
-        if checkpoint.hash != ZERO_HASH {
-            return Err(VerifyError::Checkpoint {
-                index: checkpoint.index,
-                problem: CheckpointProblem::HashMismatch { seq: 0 },
-            });
-        }
+    while let Some(checkpoint) = pending.next_if(|pending| pending.checkpoint.seq == 0) {
+        checkpoint.settle(key, &ZERO_HASH)?;
     }
 
     let mut reader = BufReader::with_capacity(256 * 1024, log);
@@ -140,23 +161,23 @@ pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErr
         }
         prev = hash;
 
-        while let Some(checkpoint) = pending.next_if(|checkpoint| checkpoint.seq == seq) {
-            if checkpoint.hash != hash {
-                return Err(VerifyError::Checkpoint {
-                    index: checkpoint.index,
-                    problem: CheckpointProblem::HashMismatch { seq },
-                });
-            }
+        while let Some(checkpoint) = pending.next_if(|pending| pending.checkpoint.seq == seq) {
+            checkpoint.settle(key, &hash)?;
         }
     }
 
-    if let Some(checkpoint) = pending.next() {
-        return Err(VerifyError::Checkpoint {
-            index: checkpoint.index,
-            problem: CheckpointProblem::PastEnd {
-                seq: checkpoint.seq,
+    if let Some(pending) = pending.next() {
+        let problem = if pending.checkpoint.signature_is_valid(key) {
+            CheckpointProblem::PastEnd {
+                seq: pending.checkpoint.seq,
                 last: line_number,
-            },
+            }
+        } else {
+            CheckpointProblem::SignatureInvalid
+        };
+        return Err(VerifyError::Checkpoint {
+            index: pending.index,
+            problem,
         });
     }
 
@@ -191,8 +212,8 @@ enum Failure {
     Verify(VerifyError),
 }
 
-/// Reads every checkpoint and checks its form, order, key and signature. Returns them in file
-/// order with the time of the last one.
+/// Reads every checkpoint and checks its form, order and key. Returns them in file order with
+/// the time of the last one.
 fn check_checkpoints(
     file: File,
     key: &VerifyingKey,
@@ -231,10 +252,10 @@ fn check_checkpoints(
             )));
         };
         if let Some(previous) = checked.last() {
-            if checkpoint.seq < previous.seq {
+            if checkpoint.seq < previous.checkpoint.seq {
                 return Err(fail(CheckpointProblem::Backwards {
                     seq: checkpoint.seq,
-                    previous: previous.seq,
+                    previous: previous.checkpoint.seq,
                 }));
             }
         }
@@ -244,15 +265,12 @@ fn check_checkpoints(
                 expected: expected_key,
             }));
         }
-        if !checkpoint.signature_is_valid(key) {
-            return Err(fail(CheckpointProblem::SignatureInvalid));
-        }
 
         last_signed_at = Some(checkpoint.signed_at);
         checked.push(PendingCheckpoint {
             index,
-            seq: checkpoint.seq,
             hash,
+            checkpoint,
         });
     }
     Ok((checked, last_signed_at))
