@@ -156,7 +156,7 @@ impl PolicyErrors {
 
     /// Returns the same problems under a one-line header (`invalid policy `FILE`: 3 errors`).
     /// Render this one with `miette`'s graphical handler, which prints the header above the
-    /// related diagnostics: rendering [`PolicyErrors`] itself would print every problem twice.
+    /// related diagnostics. Rendering [`PolicyErrors`] itself prints every problem twice.
     pub fn diagnostic(&self) -> PolicyDiagnostic {
         PolicyDiagnostic {
             errors: self.clone(),

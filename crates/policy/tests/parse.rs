@@ -1192,3 +1192,55 @@ fn report_renders_each_error_once() {
     assert!(rendered.contains("[policy.yaml:26:12]"), "{rendered}");
     assert!(rendered.contains("did you mean `active`?"), "{rendered}");
 }
+
+#[test]
+fn every_prefix_gives_located_errors() {
+    let source = format!("{VALID}# é ü\n");
+    for (end, _) in source.char_indices() {
+        let prefix = &source[..end];
+        let Err(all) = parse_policy(prefix, &options()) else {
+            continue;
+        };
+        for error in all.errors() {
+            assert!(error.line >= 1 && error.column >= 1, "{}", error.to_plain());
+            assert!(error.span.start <= error.span.end, "{}", error.to_plain());
+            assert!(error.span.end <= prefix.len(), "{}", error.to_plain());
+            assert!(prefix.is_char_boundary(error.span.start));
+            assert!(prefix.is_char_boundary(error.span.end));
+        }
+    }
+}
+
+#[test]
+fn aliases_and_merge_keys_are_handled() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin: &admin
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+  pg-two:
+    kind: postgres
+    endpoint: 127.0.0.1:55433
+    admin: *admin
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - &account
+        target: pg-main
+        role: billing_worker
+      - <<: *account
+        target: pg-two
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:22:9: error: unknown key `<<` in `identities.billing-worker.accounts[1]`
+  help: write the keys out, since merge keys are not supported
+policy.yaml:22:9: error: missing required key `role` in `identities.billing-worker.accounts[1]`"#,
+    );
+}

@@ -5,7 +5,7 @@
 use enact_policy::json_schema;
 use serde_json::{json, Value};
 
-/// The JSON form of `valid.yaml`, which the parser accepts.
+/// Builds the JSON form of `valid.yaml`, which the parser accepts.
 fn valid_document() -> Value {
     json!({
         "version": 1,
