@@ -1,7 +1,8 @@
 //! Change operations, run on the connector's one admin connection.
 //!
-//! Each operation locks the admin connection for its whole run, so operations on one connector
-//! run one at a time and the notices read after a statement belong to that statement.
+//! Each lookup and each transaction locks the admin connection while it runs, so the notices
+//! read after a transaction belong to it. Operations may interleave between those steps, and
+//! every operation stays correct when they do: each change is one transaction.
 
 use crate::connect::{db_error, NoticedClient};
 use crate::read::{self, CREDENTIAL_SET_AT};
@@ -83,12 +84,13 @@ impl PostgresConnector {
         &self,
         slot: &'s mut Option<NoticedClient>,
     ) -> Result<&'s mut NoticedClient, ConnectorError> {
-        if slot
-            .as_ref()
-            .is_some_and(|session| session.client.is_closed())
-        {
-            tracing::debug!(target = %self.target, "admin connection closed; reconnecting");
-            *slot = None;
+        if let Some(session) = slot.as_ref() {
+            // The connection task closes the client as soon as the server ends the backend or
+            // the socket, so a terminated backend or a restart is seen here.
+            if session.client.is_closed() {
+                tracing::debug!(target = %self.target, "admin connection closed; reconnecting");
+                *slot = None;
+            }
         }
         if slot.is_none() {
             // The admin password is needed to authenticate the admin connection.
@@ -511,31 +513,6 @@ impl PostgresConnector {
             tracing::debug!(target = %self.target, account, "delete skipped: role does not exist");
             return Ok(());
         };
-        let count = self
-            .admin_read("counting owned objects", move |client| {
-                Box::pin(async move {
-                    let row = client
-                        .query_one(
-                            "SELECT count(*) FROM pg_shdepend \
-                             WHERE deptype = 'o' AND refclassid = 'pg_authid'::regclass \
-                               AND refobjid = $1",
-                            &[&oid],
-                        )
-                        .await?;
-                    Ok(row.get::<_, i64>(0))
-                })
-            })
-            .await?;
-
-        if count > 0 && *owned == OwnedObjects::Refuse {
-            return Err(ConnectorError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "role `{account}` owns {count} objects; delete it with ownership transfer to another role, or drop them first"
-                ),
-            ));
-        }
-
         // REASSIGN OWNED and DROP OWNED need membership in the roles involved, which a
         // CREATEROLE admin may grant itself. Every statement runs in one transaction, so the
         // temporary memberships end with it: dropping the role removes the one in it, and the
@@ -571,10 +548,63 @@ impl PostgresConnector {
         // which DROP ROLE requires. Objects and privileges in other databases still block it.
         statements.push(format!("DROP OWNED BY {}", ident(account)));
         statements.push(format!("DROP ROLE {}", ident(account)));
-        self.run_in_transaction("deleting the role", &statements)
-            .await?;
-        tracing::debug!(target = %self.target, account, owned_objects = count, "account deleted");
+
+        let refuse = *owned == OwnedObjects::Refuse;
+        let count = self.drop_in_transaction(oid, refuse, &statements).await?;
+        if let Err(count) = count {
+            return Err(ConnectorError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "role `{account}` owns {count} objects; delete it with ownership transfer to another role, or drop them first"
+                ),
+            ));
+        }
+        tracing::debug!(target = %self.target, account, "account deleted");
         Ok(())
+    }
+
+    /// Runs the statements that drop role `oid` in one transaction, after counting the objects
+    /// it owns in that same transaction. Returns `Err(count)` without changing anything when
+    /// `refuse` is set and the role owns objects, because DROP OWNED would drop them.
+    ///
+    /// NOTE: the count and DROP OWNED still run at READ COMMITTED, so an object the role
+    /// creates in between would be dropped. The executor ends the role's sessions first.
+    async fn drop_in_transaction(
+        &self,
+        oid: Oid,
+        refuse: bool,
+        statements: &[String],
+    ) -> Result<Result<(), i64>, ConnectorError> {
+        let mut slot = self.admin.lock().await;
+        let session = self.admin_session(&mut slot).await?;
+        let result = async {
+            let transaction = session.client.transaction().await?;
+            let row = transaction
+                .query_one(
+                    "SELECT count(*) FROM pg_shdepend \
+                     WHERE deptype = 'o' AND refclassid = 'pg_authid'::regclass \
+                       AND refobjid = $1",
+                    &[&oid],
+                )
+                .await?;
+            let count: i64 = row.get(0);
+            if refuse && count > 0 {
+                // Dropping the transaction rolls it back.
+                return Ok(Err(count));
+            }
+            for statement in statements {
+                transaction.batch_execute(statement).await?;
+            }
+            transaction.commit().await?;
+            Ok(Ok(()))
+        }
+        .await;
+        result.map_err(|error: tokio_postgres::Error| {
+            if error.is_closed() {
+                *slot = None;
+            }
+            db_error("deleting the role", error)
+        })
     }
 
     async fn admin_is_member_of(&self, role: &str) -> Result<bool, ConnectorError> {

@@ -655,6 +655,70 @@ async fn probe_of_unknown_role_is_rejected() {
 }
 
 #[tokio::test]
+async fn admin_connection_reconnects_after_termination() {
+    let env = PgEnv::load();
+    // A dedicated admin role, so ending its connections disturbs no other test.
+    let admin = unique("test_admin");
+    let admin_password = random_password();
+    env.superuser()
+        .await
+        .batch_execute(&format!(
+            "SET log_statement = 'none'; \
+             CREATE ROLE {admin} LOGIN CREATEROLE PASSWORD '{admin_password}'; \
+             GRANT pg_read_all_stats TO {admin};"
+        ))
+        .await
+        .unwrap();
+    let mut target = env.target();
+    target.admin_user = admin.clone();
+    let connector =
+        PostgresConnector::new(&target, secret(&admin_password), common::key()).unwrap();
+    let role = unique("reconnect_role");
+    connector
+        .create_account(&role, true, None, now())
+        .await
+        .unwrap();
+
+    // End the connector's shared admin connection from outside.
+    let pids: Vec<i32> = env
+        .superuser()
+        .await
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE usename = $1",
+            &[&admin],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        pids.len(),
+        1,
+        "the connector keeps one admin connection open"
+    );
+    env.superuser()
+        .await
+        .execute("SELECT pg_terminate_backend($1, 5000)", &[&pids[0]])
+        .await
+        .unwrap();
+
+    connector.set_login(&role, false).await.unwrap();
+    let account = connector.read_account(&role).await.unwrap().unwrap();
+    assert!(!account.login_enabled);
+
+    connector
+        .delete_account(&role, &OwnedObjects::Refuse)
+        .await
+        .unwrap();
+    env.superuser()
+        .await
+        .batch_execute(&format!("DROP ROLE {admin}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn closed_port_is_unavailable() {
     let env = PgEnv::load();
     // Bind and release a port, so nothing listens on it.
