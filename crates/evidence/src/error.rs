@@ -56,7 +56,7 @@ pub enum EvidenceError {
     #[error("evidence record body rejected: {0}")]
     BodyRejected(String),
 
-    /// Another process holds the log open for writing.
+    /// Another process has the log open for writing.
     #[error("evidence log `{}` is in use by another enact process", path.display())]
     Locked { path: PathBuf },
 
@@ -153,7 +153,7 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
-    /// The line of the log that the error names, if it names one.
+    /// Returns the line of the log that the error names, if it names one.
     pub fn log_line(&self) -> Option<u64> {
         match self {
             VerifyError::Line { line, .. } => Some(*line),
@@ -163,7 +163,7 @@ impl VerifyError {
     }
 }
 
-/// Why a log line is not a well-formed record.
+/// The reason a log line is not a well-formed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineProblem {
     /// The line is not of the form `{"seq":N,"prev":"…","body":{…},"hash":"…"}`.
@@ -183,7 +183,7 @@ impl fmt::Display for LineProblem {
             LineProblem::TooLong { max } => write!(f, "line is longer than {max} bytes"),
             LineProblem::Torn => write!(
                 f,
-                "incomplete last line (a write was interrupted); opening the log for writing removes it"
+                "incomplete last line (a write was interrupted); opening the log for writing repairs it"
             ),
             LineProblem::Seq { found, expected } => write!(
                 f,
@@ -193,7 +193,7 @@ impl fmt::Display for LineProblem {
     }
 }
 
-/// Why a well-formed record does not fit the chain.
+/// The reason a well-formed record does not fit the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordProblem {
     /// `prev` is not the hash of the record before.
@@ -227,14 +227,14 @@ impl fmt::Display for RecordProblem {
     }
 }
 
-/// Why a checkpoint is invalid.
+/// The reason a checkpoint is invalid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckpointProblem {
     /// The line is not a checkpoint in canonical form.
     Malformed(String),
     /// The checkpoint names an earlier record than the checkpoint before it.
     Backwards { seq: u64, previous: u64 },
-    /// The checkpoint says it was signed by another key than the one given.
+    /// The checkpoint names another signing key than the one given.
     OtherKey { found: String, expected: String },
     /// The signature does not verify under the given key.
     SignatureInvalid,

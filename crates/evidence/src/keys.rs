@@ -4,7 +4,7 @@
 //! - `evidence.pub`: its verifying key, hex, 0644, for auditors.
 //! - `fingerprint.key`: 32 random bytes, hex, 0600, the HMAC key for credential fingerprints.
 //!
-//! Each file holds one line of 64 lowercase hex digits.
+//! Each file contains one line of 64 lowercase hex digits.
 
 use crate::error::EvidenceError;
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -18,7 +18,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
-/// The directory under the state directory that holds the keys.
+/// The directory under the state directory that contains the keys.
 pub const KEYS_DIR: &str = "keys";
 /// The signing key's file name.
 pub const SIGNING_KEY_FILE: &str = "evidence.ed25519";
@@ -135,17 +135,17 @@ impl Keys {
         })
     }
 
-    /// The key that signs evidence checkpoints.
+    /// Returns the key that signs evidence checkpoints.
     pub fn signing_key(&self) -> &SigningKey {
         &self.signing
     }
 
-    /// The key that verifies evidence checkpoints.
+    /// Returns the key that verifies evidence checkpoints.
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.verifying
     }
 
-    /// The HMAC key for credential fingerprints.
+    /// Returns the HMAC key for credential fingerprints.
     pub fn fingerprint_key(&self) -> &FingerprintKey {
         &self.fingerprint
     }

@@ -5,7 +5,7 @@
 //!   and the HMAC key for credential fingerprints.
 //! - [`log`] appends records ([`EvidenceLog`]), signs them in groups ([`Checkpoint`]), and
 //!   audits the files offline with only the public key ([`verify`]).
-//! - [`record`] defines what a record says.
+//! - [`record`] defines the content of each record.
 //!
 //! The crate uses Unix file modes and advisory locks, so it builds on Unix only.
 

@@ -111,7 +111,7 @@ impl RunCounts {
         *slot = slot.saturating_add(1);
     }
 
-    /// The number of actions counted, started or not.
+    /// Returns the number of actions counted, started or not.
     pub fn total(&self) -> u32 {
         [
             self.verified,
@@ -122,5 +122,35 @@ impl RunCounts {
         ]
         .iter()
         .fold(0u32, |sum, n| sum.saturating_add(*n))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use enact_model::verdict::judge;
+
+    #[test]
+    fn counts_tally_each_outcome() {
+        let indeterminate = judge(vec![]);
+        let mut counts = RunCounts::default();
+        counts.add(&Outcome::Judged {
+            verdict: &indeterminate,
+        });
+        counts.add(&Outcome::Failed {
+            step: "connect",
+            reason: "refused",
+        });
+        counts.add(&Outcome::Failed {
+            step: "connect",
+            reason: "refused",
+        });
+        counts.not_started = 4;
+
+        assert_eq!(counts.indeterminate, 1);
+        assert_eq!(counts.failed, 2);
+        assert_eq!(counts.verified, 0);
+        assert_eq!(counts.total(), 7);
     }
 }

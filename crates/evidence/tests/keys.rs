@@ -72,7 +72,7 @@ fn key_files_hold_hex_lines() {
 }
 
 #[test]
-fn readable_secret_key_is_refused() {
+fn readable_secret_key_is_rejected() {
     for name in ["evidence.ed25519", "fingerprint.key"] {
         let state = tempfile::tempdir().unwrap();
         Keys::init(state.path()).unwrap();
@@ -148,7 +148,7 @@ fn lost_signing_key_is_not_replaced() {
 }
 
 #[test]
-fn mismatched_public_key_is_refused() {
+fn mismatched_public_key_is_rejected() {
     let state = tempfile::tempdir().unwrap();
     Keys::init(state.path()).unwrap();
     let other = ed25519_dalek::SigningKey::from_bytes(&[3; 32]).verifying_key();

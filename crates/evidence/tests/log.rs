@@ -488,7 +488,7 @@ fn torn_last_line_is_repaired_on_open() {
     fs::write(&path, [intact.as_slice(), torn].concat()).unwrap();
     assert_eq!(
         verify_error(state.path()),
-        "line 6: incomplete last line (a write was interrupted); opening the log for writing removes it"
+        "line 6: incomplete last line (a write was interrupted); opening the log for writing repairs it"
     );
 
     let mut log = EvidenceLog::open(state.path(), signing_key()).unwrap();
@@ -587,7 +587,7 @@ fn second_writer_is_locked_out() {
 }
 
 #[test]
-fn bodies_verify_would_reject_are_refused() {
+fn invalid_bodies_are_rejected() {
     let state = tempfile::tempdir().unwrap();
     let mut log = EvidenceLog::open(state.path(), signing_key()).unwrap();
     for body in [

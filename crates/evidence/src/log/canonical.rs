@@ -14,7 +14,7 @@ use std::fmt;
 /// The field names that the record envelope and the export format put beside body fields.
 pub(crate) const RESERVED_FIELDS: [&str; 2] = ["seq", "hash"];
 
-/// Why a body is not acceptable.
+/// The reason a body is rejected.
 #[derive(Debug)]
 pub(crate) enum BodyError {
     /// The bytes are not JSON, or hold a repeated key.
@@ -154,7 +154,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
-/// The first key that occurs twice in `fields`, if any. Small objects are scanned pairwise;
+/// Finds the first key that occurs twice in `fields`, if any. Small objects are scanned pairwise;
 /// large ones are sorted, so a hostile body with many keys costs O(n log n), not O(n²).
 fn repeated_key<'f>(fields: &'f [(Cow<'_, str>, Node<'_>)]) -> Option<&'f str> {
     const PAIRWISE_MAX: usize = 16;

@@ -43,7 +43,7 @@ impl Checkpoint {
         }
     }
 
-    /// Whether the signature is valid under `key`. Strict verification rejects the malleable
+    /// Checks whether the signature is valid under `key`. Strict verification rejects the malleable
     /// and small-order signatures that plain Ed25519 verification tolerates.
     pub fn signature_is_valid(&self, key: &VerifyingKey) -> bool {
         let Ok(bytes) = BASE64.decode(&self.signature) else {
@@ -56,7 +56,7 @@ impl Checkpoint {
         key.verify_strict(&message, &signature).is_ok()
     }
 
-    /// The signed hash as bytes, if it is 64 lowercase hex digits.
+    /// Decodes the signed hash, if it is 64 lowercase hex digits.
     pub(crate) fn hash_bytes(&self) -> Option<Hash> {
         parse_hash(self.hash.as_bytes())
     }
@@ -72,14 +72,14 @@ impl Checkpoint {
         Ok(checkpoint)
     }
 
-    /// The checkpoint as one JSON line, without a newline.
+    /// Serializes the checkpoint as one JSON line, without a newline.
     pub(crate) fn to_line(&self) -> String {
         // A struct of strings and integers always serializes; the fallback keeps this total.
         serde_json::to_string(self).unwrap_or_default()
     }
 }
 
-/// The exact bytes a checkpoint signature covers.
+/// Builds the exact bytes a checkpoint signature covers.
 fn signed_message(seq: u64, hash_hex: &str, signed_at: Timestamp) -> Vec<u8> {
     format!("enact-checkpoint-v1\n{seq}\n{hash_hex}\n{}\n", signed_at.0).into_bytes()
 }

@@ -16,7 +16,7 @@ pub(crate) type Hash = [u8; 32];
 /// The `prev` of record 1.
 pub(crate) const ZERO_HASH: Hash = [0; 32];
 
-/// The longest line enact writes or reads, newline included. A record this large would be a
+/// The maximum length of a line that enact writes or reads, newline included. A record this large would be a
 /// bug, and the limit keeps a damaged file without newlines from exhausting memory.
 pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
 
@@ -26,7 +26,7 @@ const BODY_PREFIX: &[u8] = b"\",\"body\":";
 const HASH_PREFIX: &[u8] = b",\"hash\":\"";
 const LINE_END: &[u8] = b"\"}";
 
-/// The hash of a body as a leaf.
+/// Computes the leaf hash of a body.
 pub(crate) fn leaf_hash(body: &[u8]) -> Hash {
     Sha256::new()
         .chain_update([0x00])
@@ -35,7 +35,7 @@ pub(crate) fn leaf_hash(body: &[u8]) -> Hash {
         .into()
 }
 
-/// The chain hash of record `seq` from its predecessor's hash and its own leaf hash.
+/// Computes the chain hash of record `seq` from its predecessor's hash and its own leaf hash.
 pub(crate) fn chain_hash(prev: &Hash, leaf: &Hash, seq: u64) -> Hash {
     Sha256::new()
         .chain_update([0x01])

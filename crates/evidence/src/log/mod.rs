@@ -2,11 +2,11 @@
 //!
 //! The files live in `state_dir/evidence/`:
 //!
-//! - `log.jsonl` holds one record per line,
+//! - `log.jsonl` contains one record per line,
 //!   `{"seq":N,"prev":"<hex>","body":{…},"hash":"<hex>"}`. Record 1 has a `prev` of 64 zeros,
 //!   and each later `prev` is the `hash` of the record before. The hashes are defined in
 //!   [`line`].
-//! - `checkpoints.jsonl` holds one [`Checkpoint`] per line. Each one signs the chain hash at a
+//! - `checkpoints.jsonl` contains one [`Checkpoint`] per line. Each one signs the chain hash at a
 //!   record and so fixes every record up to it.
 //!
 //! [`EvidenceLog`] appends records in a buffer and signs them in a group on
@@ -38,7 +38,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The directory under the state directory that holds the log.
+/// The directory under the state directory that contains the log.
 pub const EVIDENCE_DIR: &str = "evidence";
 /// The record file's name.
 pub const LOG_FILE: &str = "log.jsonl";
@@ -64,7 +64,7 @@ pub struct Repair {
     pub kind: RepairKind,
 }
 
-/// What a [`Repair`] did.
+/// The change a [`Repair`] made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RepairKind {
     /// A last line without a newline that could not be read was cut off.
@@ -202,17 +202,17 @@ impl EvidenceLog {
         })
     }
 
-    /// The repairs `open` made, oldest first; empty after a clean shutdown.
+    /// Returns the repairs `open` made, oldest first. It is empty after a clean shutdown.
     pub fn repairs(&self) -> &[Repair] {
         &self.repairs
     }
 
-    /// The sequence number of the last record appended; 0 for an empty log.
+    /// Returns the sequence number of the last record appended, or 0 for an empty log.
     pub fn last_seq(&self) -> u64 {
         self.last_seq
     }
 
-    /// The last checkpoint written, if any.
+    /// Returns the last checkpoint written, if any.
     pub fn last_checkpoint(&self) -> Option<&Checkpoint> {
         self.last_checkpoint.as_ref()
     }
@@ -438,8 +438,8 @@ fn repair_tail<T, E: fmt::Display>(
     Err(damaged("it could not be repaired".to_string()))
 }
 
-/// The directory holding the log: `path` itself if it contains the record file, otherwise its
-/// `evidence` subdirectory. So commands accept the state directory or the evidence directory.
+/// Returns the directory of the log: `path` itself if it contains the record file, otherwise
+/// its `evidence` subdirectory. So commands accept the state directory or the evidence directory.
 pub(crate) fn evidence_dir(path: &Path) -> PathBuf {
     if path.join(LOG_FILE).is_file() {
         path.to_path_buf()

@@ -5,7 +5,7 @@ use super::line::MAX_LINE;
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
 
-/// What [`read_line`] found.
+/// The kind of line [`read_line`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum LineRead {
     /// The end of the input; nothing was read.
@@ -14,7 +14,7 @@ pub(crate) enum LineRead {
     Complete,
     /// A last line without a newline.
     Unterminated,
-    /// A line longer than `MAX_LINE`; the buffer holds its start.
+    /// A line longer than `MAX_LINE`. The buffer contains its start.
     TooLong,
 }
 

@@ -26,7 +26,7 @@ pub struct VerifyReport {
     /// When the last checkpoint was signed.
     pub last_signed_at: Option<Timestamp>,
     /// Records after the last checkpoint. Their chain is intact, but no signature covers them,
-    /// so whoever can write the files could have rewritten them.
+    /// so anyone with write access to the files could have rewritten them.
     pub unsigned_records: u64,
 }
 
@@ -237,7 +237,7 @@ fn check_checkpoints(
             }
             LineRead::Unterminated => {
                 return Err(fail(CheckpointProblem::Malformed(
-                    "incomplete last line (a write was interrupted); opening the log for writing removes it"
+                    "incomplete last line (a write was interrupted); opening the log for writing repairs it"
                         .to_string(),
                 )))
             }

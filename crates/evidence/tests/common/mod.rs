@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub const T0: Timestamp = Timestamp(1_796_428_800_000_000);
 
-/// A fixed signing key, so failures reproduce.
+/// Returns a fixed signing key, so failures reproduce.
 pub fn signing_key() -> SigningKey {
     SigningKey::from_bytes(&[42; 32])
 }
@@ -30,7 +30,7 @@ pub fn checkpoints_path(state: &Path) -> PathBuf {
     state.join("evidence").join("checkpoints.jsonl")
 }
 
-/// The lines of a file, each with its newline.
+/// Reads the lines of a file, each with its newline.
 pub fn lines_of(path: &Path) -> Vec<Vec<u8>> {
     let bytes = fs::read(path).unwrap();
     bytes
