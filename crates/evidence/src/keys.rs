@@ -149,6 +149,12 @@ impl Keys {
     pub fn fingerprint_key(&self) -> &FingerprintKey {
         &self.fingerprint
     }
+
+    /// Splits the keys into the signing key, the verifying key and the fingerprint key, so the
+    /// signing key can move into [`crate::EvidenceLog::open`] without a copy.
+    pub fn into_parts(self) -> (SigningKey, VerifyingKey, FingerprintKey) {
+        (self.signing, self.verifying, self.fingerprint)
+    }
 }
 
 /// Reads a verifying key file, such as the `evidence.pub` an auditor was given. Its mode is

@@ -198,15 +198,15 @@ fn debug_shows_no_key_bytes() {
 fn loaded_keys_sign_a_verifiable_log() {
     let state = tempfile::tempdir().unwrap();
     Keys::init(state.path()).unwrap();
-    let keys = Keys::load(state.path()).unwrap();
-    let mut log = EvidenceLog::open(state.path(), keys.signing_key().clone()).unwrap();
+    let (signing, verifying, _) = Keys::load(state.path()).unwrap().into_parts();
+    let mut log = EvidenceLog::open(state.path(), signing).unwrap();
     common::append_action(&mut log, "svc_a", true);
     log.commit().unwrap();
     drop(log);
 
     // An auditor has only the public key file and the evidence directory.
     let public = read_verifying_key(&keys_dir(state.path()).join("evidence.pub")).unwrap();
-    assert_eq!(&public, keys.verifying_key());
+    assert_eq!(public, verifying);
     let report = verify(&state.path().join("evidence"), &public).unwrap();
     assert_eq!(report.records, 1);
     assert_eq!(report.checkpoints, 1);
