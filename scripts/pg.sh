@@ -7,8 +7,10 @@
 #   scripts/pg.sh env      print the path of the env file that contains the connection settings
 #
 # Everything lives under ${ENACT_RUN_DIR:-<repo>/.run}/pg: the cluster (data/), its socket
-# directory (socket/), the server log (server.log) and the env file (env, mode 0600). The server
-# listens on 127.0.0.1:${ENACT_PG_PORT:-55432} only. It never touches the system cluster.
+# directory (socket/), the server log (server.log) and the env file (env, mode 0600). When the
+# postgres user cannot reach that directory, the first three move to a private directory in /tmp
+# and the env file names them. The server listens on 127.0.0.1:${ENACT_PG_PORT:-55432} only. It
+# never touches the system cluster.
 #
 # The superuser and admin passwords are random, generated when the cluster is first
 # initialized, and stored only in the env file. The admin role `enact_admin` has the rights
@@ -22,9 +24,6 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_BIN=/usr/lib/postgresql/15/bin
 RUN_DIR=${ENACT_RUN_DIR:-$REPO/.run}
 PG_DIR=$RUN_DIR/pg
-DATA=$PG_DIR/data
-SOCKET_DIR=$PG_DIR/socket
-LOG=$PG_DIR/server.log
 ENV_FILE=$PG_DIR/env
 PORT=${ENACT_PG_PORT:-55432}
 ADMIN_USER=enact_admin
@@ -37,6 +36,19 @@ as_postgres() {
     else
         "$@"
     fi
+}
+
+# Sets SERVER_DIR, which holds the cluster, its socket and its log: $PG_DIR, unless the postgres
+# user cannot reach it (a parent directory without o+x), in which case a private directory in /tmp
+# named after $PG_DIR is used. The env file always stays in $PG_DIR.
+choose_server_dir() {
+    SERVER_DIR=$PG_DIR
+    if [ "$(id -u)" = 0 ] && [ -d "$PG_DIR" ] && ! runuser -u postgres -- test -x "$PG_DIR"; then
+        SERVER_DIR=/tmp/enact-pg.$(printf '%s' "$PG_DIR" | cksum | cut -d' ' -f1)
+    fi
+    DATA=$SERVER_DIR/data
+    SOCKET_DIR=$SERVER_DIR/socket
+    LOG=$SERVER_DIR/server.log
 }
 
 ensure_installed() {
@@ -66,12 +78,12 @@ initialize() {
     rm -rf "$DATA" "$ENV_FILE"
     mkdir -p "$DATA" "$SOCKET_DIR"
     if [ "$(id -u)" = 0 ]; then
-        chown postgres:postgres "$PG_DIR" "$DATA" "$SOCKET_DIR"
+        chown postgres:postgres "$DATA" "$SOCKET_DIR"
     fi
     chmod 0700 "$DATA"
 
     local pwfile
-    pwfile=$(mktemp "$PG_DIR/pwfile.XXXXXX")
+    pwfile=$(mktemp "$SERVER_DIR/pwfile.XXXXXX")
     random_password >"$pwfile"
     if [ "$(id -u)" = 0 ]; then
         chown postgres:postgres "$pwfile"
@@ -79,10 +91,10 @@ initialize() {
     chmod 0600 "$pwfile"
     if ! as_postgres "$PG_BIN/initdb" -D "$DATA" -U postgres --encoding=UTF8 --locale=C.UTF-8 \
         --auth-local=scram-sha-256 --auth-host=scram-sha-256 --pwfile="$pwfile" \
-        >"$PG_DIR/initdb.log" 2>&1; then
+        >"$SERVER_DIR/initdb.log" 2>&1; then
         rm -f "$pwfile"
-        cat "$PG_DIR/initdb.log" >&2
-        die "initdb failed; its output is in $PG_DIR/initdb.log"
+        cat "$SERVER_DIR/initdb.log" >&2
+        die "initdb failed; its output is in $SERVER_DIR/initdb.log"
     fi
     SUPERUSER_PASSWORD=$(cat "$pwfile")
     rm -f "$pwfile"
@@ -165,9 +177,13 @@ cmd_start() {
     mkdir -p "$PG_DIR"
     if [ "$(id -u)" = 0 ]; then
         chown postgres:postgres "$PG_DIR"
-        # The server runs as postgres, which must be able to traverse every parent directory.
-        as_postgres test -x "$PG_DIR" ||
-            die "the postgres user cannot reach $PG_DIR: make its parent directories traversable (chmod o+x) or set another ENACT_RUN_DIR"
+    fi
+    choose_server_dir
+    if [ "$SERVER_DIR" != "$PG_DIR" ]; then
+        log "the postgres user cannot reach $PG_DIR, so the server runs in $SERVER_DIR"
+        mkdir -p -m 0700 "$SERVER_DIR"
+        chown postgres:postgres "$SERVER_DIR"
+        [ "$(stat -c %U "$SERVER_DIR")" = postgres ] || die "$SERVER_DIR is not owned by postgres"
     fi
 
     # The env file is written last, so a cluster without one never finished provisioning.
@@ -220,6 +236,7 @@ cmd_env() {
     echo "$ENV_FILE"
 }
 
+choose_server_dir
 case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop ;;
