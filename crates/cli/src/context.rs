@@ -42,13 +42,16 @@ pub fn load_policy(path: &Path) -> Result<Policy> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
+    // Relative sink paths resolve against the policy's directory; making it absolute keeps a
+    // saved plan valid when it is applied from another working directory.
+    let base_dir = fs::canonicalize(&base_dir).unwrap_or(base_dir);
     let options = ParseOptions {
         origin: path.to_path_buf(),
         base_dir,
         known_kinds: KNOWN_KINDS.iter().map(|k| k.to_string()).collect(),
     };
     parse_policy(&source, &options).map_err(|errors| {
-        let report = miette::Report::new(errors.clone());
+        let report = miette::Report::new(errors.diagnostic());
         eprintln!("{report:?}");
         anyhow::Error::new(PolicyInvalid {
             count: errors.len(),

@@ -1,8 +1,27 @@
 //! The `enact` command line.
 
+/// Prints a line on standard output. A closed pipe (as with `enact status | head`) ends the
+/// output quietly instead of aborting.
+macro_rules! outln {
+    () => {
+        $crate::output::line("")
+    };
+    ($($arg:tt)*) => {
+        $crate::output::line(&format!($($arg)*))
+    };
+}
+
+/// Prints text on standard output without a newline, as [`outln!`] does.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::text(&format!($($arg)*))
+    };
+}
+
 mod args;
 mod commands;
 mod context;
+mod output;
 mod render;
 
 use args::{Cli, Command, EvidenceCommand, LogFormat};

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod digest;
+pub mod glob;
 pub mod ids;
 pub mod observed;
 pub mod policy;

@@ -112,7 +112,7 @@ mod tests {
     fn rfc3339_formats_known_instants() {
         assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00Z");
         assert_eq!(
-            Timestamp(1_796_428_800_000_000).to_rfc3339(),
+            Timestamp(1_796_342_400_000_000).to_rfc3339(),
             "2026-12-04T00:00:00Z"
         );
         assert_eq!(

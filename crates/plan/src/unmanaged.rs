@@ -1,10 +1,10 @@
 //! Planning for accounts that exist on a target but that no identity declares.
 
+use enact_model::glob::glob_matches;
 use enact_model::{
     Action, ActionKind, Policy, SessionSelector, Target, TargetObservation, UnmanagedAction,
     UnmanagedFinding,
 };
-use globset::{Glob, GlobSetBuilder};
 use std::collections::BTreeSet;
 use tracing::debug;
 
@@ -20,25 +20,18 @@ pub(crate) fn plan_unmanaged(
         .map(|(_, account)| account.name.as_str())
         .collect();
 
-    // The parser has checked every pattern, so an invalid one cannot reach here; skipping it
-    // keeps this function total.
-    let mut builder = GlobSetBuilder::new();
-    for pattern in &target.unmanaged.ignore {
-        if let Ok(glob) = Glob::new(pattern) {
-            builder.add(glob);
-        }
-    }
-    let ignore = builder
-        .build()
-        .unwrap_or_else(|_| globset::GlobSet::empty());
-
     let mut actions = Vec::new();
     let mut findings = Vec::new();
     for (name, account) in &observed.accounts {
         if declared.contains(name.as_str()) {
             continue;
         }
-        if ignore.is_match(name) {
+        if target
+            .unmanaged
+            .ignore
+            .iter()
+            .any(|pattern| glob_matches(pattern, name))
+        {
             debug!(target = %target.id, account = %name, "unmanaged account ignored by pattern");
             continue;
         }

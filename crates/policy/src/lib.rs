@@ -10,14 +10,14 @@
 
 mod check;
 mod error;
-mod glob;
+
 mod keys;
 mod schema;
 mod values;
 mod yaml;
 
+pub use enact_model::glob::glob_matches;
 pub use error::{ErrorKind, PolicyDiagnostic, PolicyError, PolicyErrors};
-pub use glob::glob_matches;
 pub use schema::json_schema;
 
 use enact_model::Policy;

@@ -106,14 +106,14 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     // First finish what an earlier run left open, so no action is lost.
     let resumed = executor.resume().await?;
     if text && !resumed.is_empty() {
-        println!(
+        outln!(
             "Resumed {} action(s) left open by an earlier run:",
             resumed.len()
         );
         for result in &resumed {
-            println!("  {}", render::result_line(result));
+            outln!("  {}", render::result_line(result));
         }
-        println!();
+        outln!();
     }
 
     let plan = match &args.plan_file {
@@ -121,8 +121,8 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
         None => plan::observe_and_plan(&policy, &connectors).await?.1,
     };
     if text {
-        print!("{}", render::plan_text(&policy, &plan));
-        println!();
+        out!("{}", render::plan_text(&policy, &plan));
+        outln!();
     }
     if let Some(limit) = max_destructive {
         let count = plan.destructive_count();
@@ -171,7 +171,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
         }
         let checkpoint = log.commit()?;
         if text && !all.is_empty() {
-            println!(
+            outln!(
                 "Evidence: records up to {} signed in `{}`.",
                 checkpoint.seq,
                 state.dir.join("evidence").display()
@@ -183,10 +183,10 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     match args.output {
         OutputFormat::Text => {
             for result in &results {
-                println!("{}", render::result_line(result));
+                outln!("{}", render::result_line(result));
             }
             if !all.is_empty() {
-                println!("\n{summary}");
+                outln!("\n{summary}");
             }
         }
         OutputFormat::Json => {
@@ -198,7 +198,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
                 "unmanaged": plan.unmanaged,
                 "counts": counts,
             });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            outln!("{}", serde_json::to_string_pretty(&value)?);
         }
     }
     Ok(if counts.failed > 0 {

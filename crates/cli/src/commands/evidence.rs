@@ -15,7 +15,7 @@ pub fn verify(global: &GlobalArgs, args: &EvidenceVerifyArgs) -> Result<u8> {
     let key = read_verifying_key(&key_path)?;
     match enact_evidence::verify(&global.state_dir, &key) {
         Ok(report) => {
-            println!(
+            outln!(
                 "evidence log intact: {} record(s), {} signed checkpoint(s), signed through record {}{}",
                 report.records,
                 report.checkpoints,
@@ -26,12 +26,12 @@ pub fn verify(global: &GlobalArgs, args: &EvidenceVerifyArgs) -> Result<u8> {
                     .unwrap_or_default()
             );
             for warning in report.warnings() {
-                println!("warning: {warning}");
+                outln!("warning: {warning}");
             }
             Ok(exit::OK)
         }
         Err(error) => {
-            println!("evidence log is NOT intact: {error}");
+            outln!("evidence log is NOT intact: {error}");
             Ok(exit::NOT_VERIFIED)
         }
     }

@@ -30,17 +30,17 @@ pub mod exit {
 pub fn init(global: &GlobalArgs) -> Result<u8> {
     let report = Keys::init(&global.state_dir)?;
     if report.created.is_empty() {
-        println!(
+        outln!(
             "enact state in `{}` is already initialized; nothing changed.",
             global.state_dir.display()
         );
     } else {
-        println!(
+        outln!(
             "Initialized enact state in `{}`:",
             global.state_dir.display()
         );
         for path in &report.created {
-            println!("  created {}", path.display());
+            outln!("  created {}", path.display());
         }
     }
     Ok(exit::OK)
@@ -48,7 +48,7 @@ pub fn init(global: &GlobalArgs) -> Result<u8> {
 
 /// `enact schema`: prints the policy's JSON Schema.
 pub fn schema() -> Result<u8> {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&enact_policy::json_schema())?
     );

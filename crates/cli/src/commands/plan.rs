@@ -44,9 +44,9 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
     }
     match args.output {
         OutputFormat::Text => {
-            print!("{}", render::plan_text(&policy, &plan));
+            out!("{}", render::plan_text(&policy, &plan));
             if let Some(path) = &args.out {
-                println!(
+                outln!(
                     "Saved the plan to `{}`; run `enact apply {}` to execute exactly it.",
                     path.display(),
                     path.display()
@@ -59,7 +59,7 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
                 "destructive": plan.destructive_count(),
                 "plan": plan,
             });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            outln!("{}", serde_json::to_string_pretty(&value)?);
         }
     }
     Ok(if plan.actions.is_empty() {

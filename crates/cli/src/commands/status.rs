@@ -79,10 +79,10 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
                 "accounts": rows,
                 "unmanaged": plan.unmanaged,
             });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            outln!("{}", serde_json::to_string_pretty(&value)?);
         }
         OutputFormat::Text => {
-            println!(
+            outln!(
                 "Status at {} ({} account(s)):\n",
                 observation.observed_at,
                 rows.len()
@@ -94,33 +94,35 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
                 } else {
                     "DRIFT"
                 };
-                println!(
+                outln!(
                     "{mark} {} ({}) on {}/{}",
                     text("identity"),
                     text("owner"),
                     text("target"),
                     text("account")
                 );
-                println!("        desired:  {}", text("desired"));
-                println!("        observed: {}", text("observed"));
+                outln!("        desired:  {}", text("desired"));
+                outln!("        observed: {}", text("observed"));
                 if let Some(pending) = row["pending_actions"].as_u64().filter(|p| *p > 0) {
-                    println!("        pending:  {pending} action(s); see `enact plan`");
+                    outln!("        pending:  {pending} action(s); see `enact plan`");
                 }
                 match row["last_verified"].as_object() {
-                    Some(last) => println!(
+                    Some(last) => outln!(
                         "        last verified: {} at {}",
                         last["summary"].as_str().unwrap_or(""),
                         last["at"].as_str().unwrap_or("")
                     ),
-                    None => println!("        last verified: none"),
+                    None => outln!("        last verified: none"),
                 }
             }
             if !plan.unmanaged.is_empty() {
-                println!("\nUnmanaged accounts:");
+                outln!("\nUnmanaged accounts:");
                 for finding in &plan.unmanaged {
-                    println!(
+                    outln!(
                         "  ! {}/{} (handling: {})",
-                        finding.target, finding.account, finding.handling
+                        finding.target,
+                        finding.account,
+                        finding.handling
                     );
                 }
             }

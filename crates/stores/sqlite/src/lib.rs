@@ -97,37 +97,6 @@ impl SqliteStore {
             source: None,
         })
     }
-
-    /// Every action of the most recent runs, newest first, for `status` and tests.
-    pub fn recent_actions(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<(String, Action, ActionStatus, Option<String>)>, StoreError> {
-        let connection = self.lock()?;
-        let mut statement = connection
-            .prepare("SELECT run_id, action_json, status, reason FROM actions ORDER BY updated_at DESC LIMIT ?1")
-            .map_err(store_error("failed to read actions"))?;
-        let rows = statement
-            .query_map(params![limit as i64], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                ))
-            })
-            .map_err(store_error("failed to read actions"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (run_id, json, status, reason) =
-                row.map_err(store_error("failed to read actions"))?;
-            let action: Action =
-                serde_json::from_str(&json).map_err(json_error("corrupt action in the journal"))?;
-            let status = ActionStatus::parse(&status).unwrap_or(ActionStatus::Failed);
-            out.push((run_id, action, status, reason));
-        }
-        Ok(out)
-    }
 }
 
 impl StateStore for SqliteStore {
