@@ -1,4 +1,4 @@
-//! What every command needs: the policy, the state directory, keys, connectors and sinks.
+//! The shared setup of every command: the policy, the state directory, keys, connectors and sinks.
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use enact_connector::{Connector, ConnectorError, Sink};
@@ -113,7 +113,7 @@ impl State {
     }
 }
 
-/// Reads a target's admin credential from where the policy says it is.
+/// Reads a target's admin credential from the environment variable or file the policy names.
 pub fn admin_credential(target: &Target, key: &FingerprintKey) -> Result<Secret> {
     match &target.admin_credential {
         CredentialSource::Env(name) => match std::env::var(name) {

@@ -8,7 +8,7 @@ use enact_model::{
 use std::collections::BTreeSet;
 use tracing::debug;
 
-/// Lists undeclared accounts on one target and, where the policy says `disable`, plans
+/// Lists undeclared accounts on one target and, where the policy sets `disable`, plans
 /// disabling them.
 pub(crate) fn plan_unmanaged(
     policy: &Policy,
