@@ -167,6 +167,10 @@ impl SinkResolver for Sinks {
     fn open(&self, sink: &SinkRef) -> Result<Box<dyn Sink>, ConnectorError> {
         match sink {
             SinkRef::File { path } => Ok(Box::new(FileSink::new(path.clone()))),
+            SinkRef::Vault { target, .. } => Err(ConnectorError::new(
+                enact_connector::ErrorKind::Invalid,
+                format!("vault sinks on target `{target}` are not supported by this build"),
+            )),
         }
     }
 }

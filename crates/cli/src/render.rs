@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 /// The sign shown before an action: `+` adds, `-` takes away, `~` replaces.
 fn sign(kind: &ActionKind) -> char {
     match kind {
+        ActionKind::Configure { .. } => '~',
         ActionKind::CreateAccount { .. } | ActionKind::Grant { .. } | ActionKind::EnableLogin => {
             '+'
         }

@@ -18,6 +18,7 @@ use enact_model::{
     Entitlement, Fingerprint, FingerprintKey, ObservedAccount, ObservedSession, OwnedObjects,
     Secret, SessionSelector, TargetId, TargetObservation, Timestamp,
 };
+use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
 
@@ -139,14 +140,24 @@ pub trait Connector: Send + Sync {
     /// Lists the account's open sessions on a new connection.
     async fn list_sessions(&self, account: &str) -> Result<Vec<ObservedSession>, ConnectorError>;
 
-    /// Creates the account, with `credential` when given, recording `now` as the credential's
-    /// set time. If the account exists already, sets the credential and login flag instead.
+    /// Creates the account with `settings` (see [`Connector::configure`]), then sets
+    /// `credential` when given, recording `now` as its set time. If the account exists
+    /// already, sets the settings, credential and login flag instead.
     async fn create_account(
         &self,
         account: &str,
         login: bool,
+        settings: &BTreeMap<String, String>,
         credential: Option<&Secret>,
         now: Timestamp,
+    ) -> Result<(), ConnectorError>;
+
+    /// Sets the account's target-specific configuration keys to `settings`. Keys the
+    /// connector does not manage are an [`ErrorKind::Invalid`] error.
+    async fn configure(
+        &self,
+        account: &str,
+        settings: &BTreeMap<String, String>,
     ) -> Result<(), ConnectorError>;
 
     /// Grants an entitlement. Granting one already held succeeds.

@@ -21,6 +21,7 @@ pub enum Step {
     CreateAccount,
     SetCredential,
     PromoteCredential,
+    Configure,
     Grant,
     Revoke,
     EnableLogin,
@@ -40,6 +41,7 @@ impl Step {
             Step::CreateAccount => "create-account",
             Step::SetCredential => "set-credential",
             Step::PromoteCredential => "promote-credential",
+            Step::Configure => "configure",
             Step::Grant => "grant",
             Step::Revoke => "revoke",
             Step::EnableLogin => "enable-login",
@@ -61,6 +63,7 @@ impl Step {
                 | Step::DisableLogin
                 | Step::EndSessions
                 | Step::DeleteAccount
+                | Step::Configure
                 | Step::Grant
                 | Step::Revoke
                 | Step::EnableLogin
@@ -79,6 +82,7 @@ pub fn steps_of(action: &Action) -> Vec<Step> {
             ]
         }
         ActionKind::CreateAccount { sink: None, .. } => vec![Step::CreateAccount],
+        ActionKind::Configure { .. } => vec![Step::Configure],
         ActionKind::Grant { .. } => vec![Step::Grant],
         ActionKind::Revoke { .. } => vec![Step::Revoke],
         ActionKind::RotateCredential { end_sessions, .. } => {
@@ -228,7 +232,12 @@ pub async fn perform(
             learned.previous_fingerprint = previous.map(|p| p.fingerprint().clone());
         }
         Step::CreateAccount => {
-            let ActionKind::CreateAccount { login, sink } = &ctx.action.kind else {
+            let ActionKind::CreateAccount {
+                login,
+                sink,
+                settings,
+            } = &ctx.action.kind
+            else {
                 return Err(ConnectorError::new(
                     ErrorKind::Other,
                     "create step on another action kind",
@@ -239,7 +248,7 @@ pub async fn perform(
                 None => None,
             };
             ctx.connector
-                .create_account(account, *login, credential.as_ref(), now)
+                .create_account(account, *login, settings, credential.as_ref(), now)
                 .await?;
         }
         Step::SetCredential => {
@@ -257,6 +266,15 @@ pub async fn perform(
                 )
             })?;
             sink.promote(expected, ctx.key).await?;
+        }
+        Step::Configure => {
+            let ActionKind::Configure { settings } = &ctx.action.kind else {
+                return Err(ConnectorError::new(
+                    ErrorKind::Other,
+                    "configure step on another action kind",
+                ));
+            };
+            ctx.connector.configure(account, settings).await?;
         }
         Step::Grant | Step::Revoke => match &ctx.action.kind {
             ActionKind::Grant { entitlement } => ctx.connector.grant(account, entitlement).await?,

@@ -35,10 +35,17 @@ impl Action {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ActionKind {
-    /// Create the account, with a new credential delivered to `sink` when one is declared.
+    /// Create the account with its target-specific `settings`, and with a new credential
+    /// delivered to `sink` when one is declared.
     CreateAccount {
         login: bool,
         sink: Option<SinkRef>,
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        settings: std::collections::BTreeMap<String, String>,
+    },
+    /// Set the account's target-specific configuration to exactly these values.
+    Configure {
+        settings: std::collections::BTreeMap<String, String>,
     },
     Grant {
         entitlement: Entitlement,
@@ -77,6 +84,7 @@ impl ActionKind {
     pub fn verb(&self) -> &'static str {
         match self {
             ActionKind::CreateAccount { .. } => "create",
+            ActionKind::Configure { .. } => "configure",
             ActionKind::Grant { .. } => "grant",
             ActionKind::Revoke { .. } => "revoke",
             ActionKind::RotateCredential { .. } => "rotate",
@@ -91,7 +99,7 @@ impl ActionKind {
 impl fmt::Display for ActionKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ActionKind::CreateAccount { login, sink } => {
+            ActionKind::CreateAccount { login, sink, .. } => {
                 write!(f, "create account")?;
                 if !login {
                     write!(f, " without login")?;
@@ -100,6 +108,10 @@ impl fmt::Display for ActionKind {
                     write!(f, ", new credential to {sink}")?;
                 }
                 Ok(())
+            }
+            ActionKind::Configure { settings } => {
+                let pairs: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(f, "configure {}", pairs.join(", "))
             }
             ActionKind::Grant { entitlement } => write!(f, "grant {entitlement}"),
             ActionKind::Revoke { entitlement } => write!(f, "revoke {entitlement}"),

@@ -34,6 +34,8 @@ impl Observation {
                                 entitlements: &account.entitlements,
                                 credential_set_at: account.credential_set_at,
                                 owned_objects: account.owned_objects,
+                                extra_credentials: account.extra_credentials,
+                                settings: &account.settings,
                             },
                         )
                     })
@@ -51,6 +53,8 @@ struct DurableAccount<'a> {
     entitlements: &'a BTreeSet<Entitlement>,
     credential_set_at: Option<Timestamp>,
     owned_objects: u64,
+    extra_credentials: u32,
+    settings: &'a BTreeMap<String, String>,
 }
 
 /// One target's accounts as read on a fresh connection.
@@ -74,6 +78,13 @@ pub struct ObservedAccount {
     pub sessions: Vec<ObservedSession>,
     /// How many objects the account owns.
     pub owned_objects: u64,
+    /// Live credentials beyond the one enact manages, such as secret IDs issued outside enact.
+    /// Targets with one credential per account always report 0.
+    #[serde(default)]
+    pub extra_credentials: u32,
+    /// Target-specific configuration read back, for the keys the connector manages.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
 }
 
 /// An open session of an account.

@@ -61,8 +61,9 @@ pub struct Target {
     pub endpoint: String,
     /// The database, mount or base the connector works in, where the kind has one.
     pub database: Option<String>,
-    /// The account enact signs in as.
-    pub admin_user: String,
+    /// The account enact signs in as, for targets that sign in with a user name and a password;
+    /// `None` for token-based targets such as OpenBao.
+    pub admin_user: Option<String>,
     /// Where the admin credential is read from at run time. Never inline in the policy.
     pub admin_credential: CredentialSource,
     /// What to do with accounts found on this target that no identity declares.
@@ -154,6 +155,11 @@ pub struct Account {
     pub sessions: Option<SessionPolicy>,
     /// What deleting the account does with objects it owns.
     pub owned_objects: OwnedObjects,
+    /// Target-specific configuration the account must have, such as an OpenBao AppRole's
+    /// `token_ttl`, derived by the parser from the credential and session policies. Compared
+    /// as exact strings with what the connector reads back.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
 }
 
 /// A right held by an account.
@@ -167,6 +173,8 @@ pub enum Entitlement {
         privilege: String,
         object: ObjectRef,
     },
+    /// A named policy attached to the account, such as an OpenBao token policy.
+    Policy { policy: String },
     /// A target-specific rule kept as text, for targets whose rights are not privileges.
     Rule { rule: String },
 }
@@ -176,6 +184,7 @@ impl fmt::Display for Entitlement {
         match self {
             Entitlement::Membership { group } => write!(f, "member of {group}"),
             Entitlement::Privilege { privilege, object } => write!(f, "{privilege} on {object}"),
+            Entitlement::Policy { policy } => write!(f, "policy {policy}"),
             Entitlement::Rule { rule } => write!(f, "rule {rule}"),
         }
     }
@@ -211,6 +220,8 @@ pub struct CredentialPolicy {
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     Password,
+    /// An OpenBao AppRole secret ID.
+    SecretId,
 }
 
 /// The designated store for a credential's current value.
@@ -219,12 +230,24 @@ pub enum CredentialKind {
 pub enum SinkRef {
     /// A local file, written atomically with mode 0600.
     File { path: PathBuf },
+    /// A KV version 2 secret on an OpenBao (or Vault) target; the value is the `value` field
+    /// of each version.
+    Vault {
+        target: TargetId,
+        mount: String,
+        path: String,
+    },
 }
 
 impl fmt::Display for SinkRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SinkRef::File { path } => write!(f, "file {}", path.display()),
+            SinkRef::Vault {
+                target,
+                mount,
+                path,
+            } => write!(f, "vault {target}:{mount}/{path}"),
         }
     }
 }

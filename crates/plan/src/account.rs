@@ -76,7 +76,11 @@ pub fn plan_account(
                 None
             };
             builder.push(
-                ActionKind::CreateAccount { login, sink },
+                ActionKind::CreateAccount {
+                    login,
+                    sink,
+                    settings: account.settings.clone(),
+                },
                 "declared account does not exist".to_string(),
             );
             plan_entitlements(&mut builder, &BTreeSet::new());
@@ -88,6 +92,7 @@ pub fn plan_account(
                     "login is disabled but the identity is active".to_string(),
                 );
             }
+            plan_settings(&mut builder, observed);
             plan_entitlements(&mut builder, &observed.entitlements);
             if state == LifecycleState::Active {
                 plan_credential(&mut builder, observed, now);
@@ -117,6 +122,30 @@ pub fn plan_account(
     builder.actions
 }
 
+fn plan_settings(builder: &mut Builder<'_>, observed: &ObservedAccount) {
+    let declared = &builder.account.settings;
+    let differing: Vec<String> = declared
+        .iter()
+        .filter(|(key, value)| observed.settings.get(*key) != Some(*value))
+        .map(|(key, value)| {
+            let actual = observed
+                .settings
+                .get(key)
+                .map(String::as_str)
+                .unwrap_or("unset");
+            format!("{key} is {actual}, declared {value}")
+        })
+        .collect();
+    if !differing.is_empty() {
+        builder.push(
+            ActionKind::Configure {
+                settings: declared.clone(),
+            },
+            differing.join("; "),
+        );
+    }
+}
+
 fn plan_entitlements(builder: &mut Builder<'_>, present: &BTreeSet<enact_model::Entitlement>) {
     let declared = &builder.account.entitlements;
     for entitlement in declared.difference(present) {
@@ -142,6 +171,10 @@ fn plan_credential(builder: &mut Builder<'_>, observed: &ObservedAccount, now: T
         return;
     };
     let reason = match (observed.credential_set_at, credential.max_age) {
+        _ if observed.extra_credentials > 0 => Some(format!(
+            "{} credential(s) exist beyond the one enact manages",
+            observed.extra_credentials
+        )),
         (None, _) => Some("credential age unknown: enact has not set it".to_string()),
         (Some(set_at), Some(max_age)) if now.since(set_at) > max_age => Some(format!(
             "credential age {} exceeds max_age {max_age}",

@@ -20,7 +20,7 @@ fn target(unmanaged: UnmanagedAction) -> Target {
         kind: "postgres".into(),
         endpoint: "127.0.0.1:55432".into(),
         database: Some("appdb".into()),
-        admin_user: "enact_admin".into(),
+        admin_user: Some("enact_admin".into()),
         admin_credential: CredentialSource::Env("PW".into()),
         unmanaged: UnmanagedPolicy {
             action: unmanaged,
@@ -58,6 +58,7 @@ fn account(name: &str, entitlements: &[Entitlement]) -> Account {
             end_on_rotation: false,
         }),
         owned_objects: OwnedObjects::Refuse,
+        settings: BTreeMap::new(),
     }
 }
 
@@ -98,6 +99,8 @@ fn observed(
         credential_set_at: age_days.map(|d| NOW.minus(Duration::from_secs(d * DAY))),
         sessions: Vec::new(),
         owned_objects: 0,
+        extra_credentials: 0,
+        settings: BTreeMap::new(),
     }
 }
 
@@ -274,7 +277,11 @@ fn missing_target_observation_is_an_error() {
 fn simulate(state: &mut BTreeMap<String, ObservedAccount>, action: &Action) {
     let name = action.account.clone();
     match &action.kind {
-        ActionKind::CreateAccount { login, sink } => {
+        ActionKind::CreateAccount {
+            login,
+            sink,
+            settings,
+        } => {
             state.insert(
                 name.clone(),
                 ObservedAccount {
@@ -284,8 +291,15 @@ fn simulate(state: &mut BTreeMap<String, ObservedAccount>, action: &Action) {
                     credential_set_at: sink.as_ref().map(|_| NOW),
                     sessions: Vec::new(),
                     owned_objects: 0,
+                    extra_credentials: 0,
+                    settings: settings.clone(),
                 },
             );
+        }
+        ActionKind::Configure { settings } => {
+            if let Some(a) = state.get_mut(&name) {
+                a.settings.extend(settings.clone());
+            }
         }
         ActionKind::Grant { entitlement } => {
             if let Some(a) = state.get_mut(&name) {
@@ -300,6 +314,7 @@ fn simulate(state: &mut BTreeMap<String, ObservedAccount>, action: &Action) {
         ActionKind::RotateCredential { .. } => {
             if let Some(a) = state.get_mut(&name) {
                 a.credential_set_at = Some(NOW);
+                a.extra_credentials = 0;
             }
         }
         ActionKind::EndSessions { selector } => {

@@ -904,7 +904,7 @@ fn valid_policy_resolves_to_model() {
     assert_eq!(main.kind, "postgres");
     assert_eq!(main.endpoint, "127.0.0.1:55432");
     assert_eq!(main.database.as_deref(), Some("appdb"));
-    assert_eq!(main.admin_user, "enact_admin");
+    assert_eq!(main.admin_user.as_deref(), Some("enact_admin"));
     assert_eq!(
         main.admin_credential,
         CredentialSource::Env("ENACT_PG_ADMIN_PASSWORD".to_owned())

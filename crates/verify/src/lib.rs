@@ -37,12 +37,22 @@ pub async fn probe_action(action: &Action, ctx: &VerifyContext<'_>) -> Vec<Probe
     let account = action.account.as_str();
     let mut probes = Vec::new();
     match &action.kind {
-        ActionKind::CreateAccount { login, sink } => {
+        ActionKind::CreateAccount {
+            login,
+            sink,
+            settings,
+        } => {
             probes.push(runner.account_exists(account, Some(*login)).await);
+            if !settings.is_empty() {
+                probes.push(runner.settings(account, settings).await);
+            }
             if sink.is_some() {
                 probes.push(runner.sink_holds_new(ctx.new_fingerprint.as_ref()).await);
                 probes.push(runner.current_login_accepted(account).await);
             }
+        }
+        ActionKind::Configure { settings } => {
+            probes.push(runner.settings(account, settings).await);
         }
         ActionKind::Grant { entitlement } => {
             probes.push(runner.entitlement(account, entitlement, true).await);

@@ -159,6 +159,43 @@ impl<'a, 'b> ProbeRunner<'a, 'b> {
         .await
     }
 
+    pub(crate) async fn settings(
+        &self,
+        account: &str,
+        expected: &std::collections::BTreeMap<String, String>,
+    ) -> Probe {
+        self.retry(
+            "settings-read-back",
+            "the account's configuration reads back as declared",
+            || async {
+                match self.ctx.connector.read_account(account).await {
+                    Ok(Some(found)) => {
+                        let wrong: Vec<String> = expected
+                            .iter()
+                            .filter(|(key, value)| found.settings.get(*key) != Some(*value))
+                            .map(|(key, value)| {
+                                let actual = found
+                                    .settings
+                                    .get(key)
+                                    .map(String::as_str)
+                                    .unwrap_or("unset");
+                                format!("{key} is {actual}, expected {value}")
+                            })
+                            .collect();
+                        if wrong.is_empty() {
+                            ProbeOutcome::Confirmed
+                        } else {
+                            refuted(wrong.join("; "))
+                        }
+                    }
+                    Ok(None) => refuted("the account does not exist"),
+                    Err(error) => indeterminate(format!("read-back failed: {error}")),
+                }
+            },
+        )
+        .await
+    }
+
     pub(crate) async fn sink_holds_new(&self, expected: Option<&Fingerprint>) -> Probe {
         let Some(sink) = self.ctx.sink else {
             return self.not_applicable("sink-holds-new-credential", "the account has no sink");

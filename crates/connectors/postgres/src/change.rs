@@ -298,6 +298,12 @@ impl PostgresConnector {
                     format!("PostgreSQL has no rule entitlements; `{rule}` cannot be applied"),
                 ))
             }
+            Entitlement::Policy { policy } => {
+                return Err(ConnectorError::new(
+                    ErrorKind::Invalid,
+                    format!("PostgreSQL has no policy entitlements; `{policy}` cannot be applied"),
+                ))
+            }
         };
 
         let doing = match direction {

@@ -82,11 +82,17 @@ impl PostgresConnector {
             )
         })?;
         sql::check_name("database", database)?;
-        sql::check_name("admin role", &target.admin_user)?;
+        let admin_user = target.admin_user.clone().ok_or_else(|| {
+            ConnectorError::new(
+                ErrorKind::Invalid,
+                format!("target `{}` names no admin user", target.id),
+            )
+        })?;
+        sql::check_name("admin role", &admin_user)?;
         Ok(PostgresConnector {
             target: target.id.clone(),
             endpoint: Endpoint::parse(&target.endpoint, database)?,
-            admin_user: target.admin_user.clone(),
+            admin_user,
             admin_password,
             admin: Mutex::new(None),
         })
@@ -148,11 +154,28 @@ impl Connector for PostgresConnector {
         &self,
         account: &str,
         login: bool,
+        settings: &std::collections::BTreeMap<String, String>,
         credential: Option<&Secret>,
         now: Timestamp,
     ) -> Result<(), ConnectorError> {
+        self.configure(account, settings).await?;
         self.create_account_impl(account, login, credential, now)
             .await
+    }
+
+    async fn configure(
+        &self,
+        account: &str,
+        settings: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConnectorError> {
+        // PostgreSQL roles have no configuration keys that enact manages.
+        match settings.keys().next() {
+            None => Ok(()),
+            Some(key) => Err(ConnectorError::new(
+                ErrorKind::Invalid,
+                format!("role `{account}`: PostgreSQL accounts have no setting `{key}`"),
+            )),
+        }
     }
 
     async fn grant(&self, account: &str, entitlement: &Entitlement) -> Result<(), ConnectorError> {

@@ -87,6 +87,8 @@ pub(crate) async fn read_accounts(
                 credential_set_at: set_times.get(&role.oid).copied(),
                 sessions: sessions.remove(&role.oid).unwrap_or_default(),
                 owned_objects: owned.get(&role.oid).copied().unwrap_or(0),
+                extra_credentials: 0,
+                settings: Default::default(),
             };
             (role.name, account)
         })

@@ -154,11 +154,11 @@ async fn grant_and_revoke_read_back() {
     let group = unique("grant_group");
     create_objects(&env, &schema).await;
     connector
-        .create_account(&role, true, None, now())
+        .create_account(&role, true, &Default::default(), None, now())
         .await
         .unwrap();
     connector
-        .create_account(&group, false, None, now())
+        .create_account(&group, false, &Default::default(), None, now())
         .await
         .unwrap();
 
@@ -200,7 +200,7 @@ async fn grant_rejects_unknown_and_noncanonical_objects() {
     let role = unique("names_role");
     create_objects(&env, &schema).await;
     connector
-        .create_account(&role, true, None, now())
+        .create_account(&role, true, &Default::default(), None, now())
         .await
         .unwrap();
 
@@ -241,7 +241,7 @@ async fn grant_without_grant_option_is_denied() {
         .await
         .unwrap();
     connector
-        .create_account(&role, true, None, now())
+        .create_account(&role, true, &Default::default(), None, now())
         .await
         .unwrap();
 
@@ -287,7 +287,7 @@ async fn rotated_password_replaces_old() {
 
     let created_at = Timestamp(1_700_000_000_000_000);
     connector
-        .create_account(&role, true, Some(&first), created_at)
+        .create_account(&role, true, &Default::default(), Some(&first), created_at)
         .await
         .unwrap();
     let account = connector.read_account(&role).await.unwrap().unwrap();
@@ -331,7 +331,13 @@ async fn server_log_has_no_cleartext_password() {
     let rotated = random_password();
 
     connector
-        .create_account(&role, true, Some(&secret(&created)), now())
+        .create_account(
+            &role,
+            true,
+            &Default::default(),
+            Some(&secret(&created)),
+            now(),
+        )
         .await
         .unwrap();
     connector
@@ -368,7 +374,13 @@ async fn disabled_login_keeps_session_until_ended() {
     let role = unique("session_role");
     let password = random_password();
     connector
-        .create_account(&role, true, Some(&secret(&password)), now())
+        .create_account(
+            &role,
+            true,
+            &Default::default(),
+            Some(&secret(&password)),
+            now(),
+        )
         .await
         .unwrap();
     let open_session = env.client_as(&role, &password).await.unwrap();
@@ -430,7 +442,13 @@ async fn end_sessions_older_than_spares_new() {
     let role = unique("age_role");
     let password = random_password();
     connector
-        .create_account(&role, true, Some(&secret(&password)), now())
+        .create_account(
+            &role,
+            true,
+            &Default::default(),
+            Some(&secret(&password)),
+            now(),
+        )
         .await
         .unwrap();
     let old = env.client_as(&role, &password).await.unwrap();
@@ -476,11 +494,11 @@ async fn delete_refuses_or_reassigns_owned_table() {
     let heir = unique("heir_role");
     let table = unique("owned_table");
     connector
-        .create_account(&owner, true, None, now())
+        .create_account(&owner, true, &Default::default(), None, now())
         .await
         .unwrap();
     connector
-        .create_account(&heir, true, None, now())
+        .create_account(&heir, true, &Default::default(), None, now())
         .await
         .unwrap();
     env.superuser()
@@ -553,7 +571,7 @@ async fn delete_revokes_privileges_first() {
     let role = unique("delete_role");
     create_objects(&env, &schema).await;
     connector
-        .create_account(&role, true, None, now())
+        .create_account(&role, true, &Default::default(), None, now())
         .await
         .unwrap();
     connector
@@ -582,7 +600,7 @@ async fn change_operations_are_idempotent() {
 
     for _ in 0..2 {
         connector
-            .create_account(&role, false, Some(&password), now())
+            .create_account(&role, false, &Default::default(), Some(&password), now())
             .await
             .unwrap();
     }
@@ -591,7 +609,7 @@ async fn change_operations_are_idempotent() {
 
     for _ in 0..2 {
         connector
-            .create_account(&role, true, Some(&password), now())
+            .create_account(&role, true, &Default::default(), Some(&password), now())
             .await
             .unwrap();
         connector
@@ -670,12 +688,12 @@ async fn admin_connection_reconnects_after_termination() {
         .await
         .unwrap();
     let mut target = env.target();
-    target.admin_user = admin.clone();
+    target.admin_user = Some(admin.clone());
     let connector =
         PostgresConnector::new(&target, secret(&admin_password), common::key()).unwrap();
     let role = unique("reconnect_role");
     connector
-        .create_account(&role, true, None, now())
+        .create_account(&role, true, &Default::default(), None, now())
         .await
         .unwrap();
 

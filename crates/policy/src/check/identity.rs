@@ -190,6 +190,7 @@ impl Cx<'_> {
             credential: credential?,
             sessions: sessions?,
             owned_objects: owned_objects?,
+            settings: Default::default(),
         })
     }
 

@@ -102,7 +102,7 @@ impl Cx<'_> {
                 kind: kind.clone()?,
                 endpoint: endpoint?,
                 database: database?,
-                admin_user,
+                admin_user: Some(admin_user),
                 admin_credential,
                 unmanaged: unmanaged?,
                 verify_window: verify_window?,

@@ -85,7 +85,7 @@ impl PgEnv {
             kind: "postgres".to_string(),
             endpoint: endpoint.to_string(),
             database: Some(self.database.clone()),
-            admin_user: self.admin_user.clone(),
+            admin_user: Some(self.admin_user.clone()),
             admin_credential: CredentialSource::Env("ENACT_PG_ADMIN_PASSWORD".to_string()),
             unmanaged: UnmanagedPolicy::default(),
             verify_window: Duration::from_secs(5),
