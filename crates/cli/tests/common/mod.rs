@@ -329,7 +329,12 @@ impl Workspace {
 
     /// Runs `enact ARGS --policy POLICY --state-dir STATE` in the workspace and waits for it.
     pub async fn enact(&self, args: &[&str]) -> Outcome {
-        let child = self.command(args).spawn().expect("start enact");
+        self.enact_in(&self.state_dir(), args).await
+    }
+
+    /// Runs `enact ARGS` with the state directory `state` and waits for it.
+    pub async fn enact_in(&self, state: &Path, args: &[&str]) -> Outcome {
+        let child = self.command_in(state, args).spawn().expect("start enact");
         let output = child.wait_with_output().await.expect("wait for enact");
         Outcome {
             args: args.iter().map(|a| a.to_string()).collect(),
@@ -342,13 +347,18 @@ impl Workspace {
     /// The command for `enact ARGS` with this workspace's policy, state directory and
     /// environment; output is piped.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        self.command_in(&self.state_dir(), args)
+    }
+
+    /// The command for `enact ARGS` with the state directory `state`.
+    pub fn command_in(&self, state: &Path, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_enact"));
         command
             .args(args)
             .arg("--policy")
             .arg(self.policy_path())
             .arg("--state-dir")
-            .arg(self.state_dir())
+            .arg(state)
             .current_dir(self.dir.path())
             .env_remove("ENACT_POLICY")
             .env_remove("ENACT_STATE_DIR")
