@@ -3,6 +3,10 @@
 //! integration tests; these pin down the executor's own rules with faults injected exactly
 //! where each rule matters.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test fixtures unwrap: a poisoned lock or failed setup should stop the test at once"
+)]
 use async_trait::async_trait;
 use enact_connector::{
     Capabilities, Connector, ConnectorError, ErrorKind, LoginProbe, Rejection, Sink,
