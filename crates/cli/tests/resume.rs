@@ -1,0 +1,173 @@
+//! Kill and resume: an apply killed with SIGKILL part-way through is finished by the next
+//! applies, with every identity in its declared state, each action verified exactly once and
+//! each role created exactly once.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+
+use common::{action_records, credential, identity, record_verdict, Workspace};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Identities in the policy; each needs a create and two grants.
+const IDENTITIES: usize = 120;
+
+/// How many lines the evidence log has; a line being written counts once it ends.
+fn log_line_count(ws: &Workspace) -> usize {
+    std::fs::read(ws.evidence_log())
+        .map(|bytes| bytes.iter().filter(|b| **b == b'\n').count())
+        .unwrap_or(0)
+}
+
+/// Applies a 360-action policy, kills the apply once the evidence log has `kill_at` lines, and
+/// applies again until it succeeds; then checks the server, the evidence and the server log.
+async fn kill_and_resume(point: &str, kill_at: usize) {
+    let ws = Workspace::new();
+    ws.create_schema().await;
+    let table = ws.create_table("orders").await;
+    let group = ws.role("readers");
+    ws.create_role(&group, "NOLOGIN").await;
+    let names: Vec<String> = (0..IDENTITIES).map(|i| format!("w{i:03}")).collect();
+    let identities: Vec<String> = names
+        .iter()
+        .map(|name| {
+            identity(
+                name,
+                "active",
+                &ws.role(name),
+                &format!(
+                    "entitlements:\n  - member_of: {group}\n  - privilege: SELECT\n    on: table {table}\n{}",
+                    credential(&ws.sink(name), "90d")
+                ),
+            )
+        })
+        .collect();
+    ws.write_policy(&identities);
+
+    // The first apply, killed part-way.
+    let mut child = ws
+        .command(&["apply", "--allow-destructive"])
+        .spawn()
+        .expect("start enact apply");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the apply") {
+            panic!(
+                "{point}: the apply ended with {status} before the evidence log reached {kill_at} lines ({} lines)",
+                log_line_count(&ws)
+            );
+        }
+        if log_line_count(&ws) >= kill_at {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{point}: the apply made no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.start_kill().expect("send SIGKILL");
+    let status = child.wait().await.expect("wait for the killed apply");
+    assert_eq!(
+        status.code(),
+        None,
+        "{point}: the apply was not killed but exited with {status}"
+    );
+    let lines_at_kill = log_line_count(&ws);
+    assert!(
+        lines_at_kill < 3 * IDENTITIES + 1,
+        "{point}: the apply had finished all actions before the kill"
+    );
+
+    // Apply again until every action is verified.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let outcome = ws.enact(&["apply", "--allow-destructive"]).await;
+        if outcome.code == Some(0) {
+            break;
+        }
+        assert!(
+            attempts < 5,
+            "{point}: apply still fails after {attempts} attempts\n{outcome}"
+        );
+    }
+
+    // Every identity is in its declared state, read in one query per fact.
+    let superuser = ws.superuser().await;
+    let rows = superuser
+        .query(
+            "SELECT r.rolname::text, r.rolcanlogin, \
+                    coalesce((SELECT string_agg(g.rolname, ',' ORDER BY g.rolname) \
+                              FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
+                              WHERE m.member = r.oid), ''), \
+                    coalesce((SELECT string_agg(e.privilege_type, ',' ORDER BY e.privilege_type) \
+                              FROM pg_class c, aclexplode(c.relacl) e \
+                              WHERE c.oid = to_regclass($2) AND e.grantee = r.oid), '') \
+             FROM pg_roles r WHERE starts_with(r.rolname, $1) AND r.rolname <> $3",
+            &[&ws.prefix, &table, &group],
+        )
+        .await
+        .expect("read the roles");
+    let found: BTreeMap<String, (bool, String, String)> = rows
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2), row.get(3))))
+        .collect();
+    assert_eq!(
+        found.len(),
+        IDENTITIES,
+        "{point}: roles found: {:?}",
+        found.keys()
+    );
+    for name in &names {
+        let role = ws.role(name);
+        let expected = (true, group.clone(), "SELECT".to_string());
+        assert_eq!(found.get(&role), Some(&expected), "{point}: `{role}`");
+        let password = ws.sink_value(name);
+        if let Err(error) = ws.pg.client_as(&role, &password).await {
+            panic!("{point}: `{role}` cannot log in with its sink's password: {error}");
+        }
+    }
+    ws.enact(&["plan"]).await.expect_code(0);
+    ws.enact(&["evidence", "verify"]).await.expect_code(0);
+
+    // Each action is verified exactly once.
+    let records = ws.evidence().await;
+    let mut verified: BTreeMap<String, usize> = BTreeMap::new();
+    for record in action_records(&records) {
+        if record_verdict(record) == "verified" {
+            let id = record["action"]["id"].as_str().unwrap_or("").to_string();
+            *verified.entry(id).or_default() += 1;
+        }
+    }
+    let repeated: Vec<_> = verified.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "{point}: actions verified more than once: {repeated:?}"
+    );
+    assert_eq!(verified.len(), 3 * IDENTITIES, "{point}: verified actions");
+
+    // Each role was created exactly once, whatever the kill interrupted.
+    let log = ws.pg.server_log();
+    for name in &names {
+        let statement = format!("CREATE ROLE \"{}\" ", ws.role(name));
+        let count = log.matches(&statement).count();
+        assert_eq!(
+            count, 1,
+            "{point}: the server log has `{statement}` {count} times"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_apply_resumes_cleanly() {
+    for (point, kill_at) in [("early", 10), ("middle", 180), ("late", 330)] {
+        kill_and_resume(point, kill_at).await;
+    }
+}
