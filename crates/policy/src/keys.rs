@@ -10,12 +10,20 @@ pub(crate) const TARGET: &[&str] = &[
     "kind",
     "endpoint",
     "database",
+    "auth_mount",
     "admin",
     "verify_window",
     "unmanaged",
 ];
-/// `targets.<id>.admin`.
-pub(crate) const ADMIN: &[&str] = &["user", "password_env", "password_file"];
+/// `targets.<id>.admin`. A `postgres` target reads `user` and one `password_*` key, an
+/// `openbao` target one `token_*` key; the checker rejects the keys of the other kind.
+pub(crate) const ADMIN: &[&str] = &[
+    "user",
+    "password_env",
+    "password_file",
+    "token_env",
+    "token_file",
+];
 /// `targets.<id>.unmanaged`.
 pub(crate) const UNMANAGED: &[&str] = &["action", "ignore"];
 /// `identities.<id>`.
@@ -30,18 +38,24 @@ pub(crate) const ACCOUNT: &[&str] = &[
     "owned_objects",
 ];
 /// A membership entitlement. The checker reads [`ENTITLEMENT`]; the schema test checks that it
-/// is the union of the two forms.
+/// is the union of the three forms.
 #[cfg(test)]
 pub(crate) const MEMBERSHIP: &[&str] = &["member_of"];
 /// A privilege entitlement.
 #[cfg(test)]
 pub(crate) const PRIVILEGE: &[&str] = &["privilege", "on"];
-/// Any entitlement. The checker reads the union of both forms, then decides which form it is.
-pub(crate) const ENTITLEMENT: &[&str] = &["member_of", "privilege", "on"];
+/// An OpenBao policy entitlement.
+#[cfg(test)]
+pub(crate) const ATTACHED_POLICY: &[&str] = &["policy"];
+/// Any entitlement. The checker reads the union of the three forms, then decides which form it
+/// is.
+pub(crate) const ENTITLEMENT: &[&str] = &["member_of", "privilege", "on", "policy"];
 /// `credential`.
-pub(crate) const CREDENTIAL: &[&str] = &["kind", "max_age", "deliver_to"];
-/// `credential.deliver_to`.
-pub(crate) const DELIVER_TO: &[&str] = &["file"];
+pub(crate) const CREDENTIAL: &[&str] = &["kind", "max_age", "max_uses", "deliver_to"];
+/// `credential.deliver_to`, which sets exactly one of the two.
+pub(crate) const DELIVER_TO: &[&str] = &["file", "vault"];
+/// `credential.deliver_to.vault`.
+pub(crate) const VAULT_SINK: &[&str] = &["target", "mount", "path"];
 /// `sessions`.
 pub(crate) const SESSIONS: &[&str] = &["max_lifetime", "idle_limit", "end_on_rotation"];
 /// `owned_objects` in its mapping form.

@@ -13,6 +13,14 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 const DURATION_PATTERN: &str = "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
+/// A relative OpenBao path: segments of letters, digits, `_`, `.` and `-` joined by single `/`.
+const BAO_PATH_PATTERN: &str = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$";
+/// A `.` or `..` segment, which an OpenBao path must not contain.
+const DOT_SEGMENT_PATTERN: &str = r"(^|/)\.\.?(/|$)";
+/// The endpoint of every kind but `openbao`: `host:port`, with IPv6 hosts in brackets.
+const HOST_PORT_ENDPOINT_PATTERN: &str = r"^[^/]+:[0-9]+$";
+/// An `openbao` endpoint: an `http://` or `https://` URL with a host and a port and no path.
+const URL_ENDPOINT_PATTERN: &str = r"^https?://[^/]+:[0-9]+$";
 const DURATION_NOTE: &str = "One or more `<integer><unit>` parts, largest unit first, with units \
                              `d`, `h`, `m` and `s`, such as `90d` or `1h30m`; must be positive.";
 
@@ -45,14 +53,19 @@ struct Limits {
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct Target {
-    /// The connector kind, such as `postgres`.
+    /// The connector kind, such as `postgres` or `openbao`.
     kind: String,
-    /// The address the target listens on, as `host:port` (IPv6 hosts in brackets).
+    /// The address the target listens on: `host:port` for `postgres` (IPv6 hosts in brackets),
+    /// and an `http://` or `https://` URL with a host and a port and no path for `openbao`.
     #[schemars(regex(pattern = r"^.+:[0-9]+$"))]
     endpoint: String,
-    /// The database the connector works in, where the kind has one.
+    /// The database the connector works in, where the kind has one. Not valid for `openbao`.
     database: Option<String>,
-    /// The account enact signs in as.
+    /// The path of the AppRole auth method on an `openbao` target. Defaults to `approle`; not
+    /// valid for other kinds.
+    #[schemars(regex(pattern = "BAO_PATH_PATTERN"))]
+    auth_mount: Option<String>,
+    /// How enact signs in.
     admin: Admin,
     /// How long verification keeps retrying a probe that is not yet confirmed. Defaults to `5s`.
     /// Same format as every duration.
@@ -62,19 +75,26 @@ struct Target {
     unmanaged: Option<Unmanaged>,
 }
 
-/// The account enact signs in as. Exactly one of `password_env` and `password_file` is set;
-/// a password is never written in the policy.
+/// How enact signs in. A `postgres` target sets `user` and exactly one of `password_env` and
+/// `password_file`. An `openbao` target sets exactly one of `token_env` and `token_file`. A
+/// password or token is never written in the policy.
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct Admin {
-    /// The admin account's name.
-    user: String,
-    /// The environment variable that contains the admin password.
+    /// The admin account's name, for `postgres`.
+    user: Option<String>,
+    /// The environment variable that contains the admin password, for `postgres`.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
     password_env: Option<String>,
-    /// The file that contains the admin password. A relative path is resolved against the
-    /// policy's directory.
+    /// The file that contains the admin password, for `postgres`. A relative path is resolved
+    /// against the policy's directory.
     password_file: Option<String>,
+    /// The environment variable that contains the admin token, for `openbao`.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    token_env: Option<String>,
+    /// The file that contains the admin token, for `openbao`. A relative path is resolved
+    /// against the policy's directory.
+    token_file: Option<String>,
 }
 
 /// The handling of accounts that exist on a target but are not declared.
@@ -134,7 +154,9 @@ enum State {
 struct Account {
     /// The id of a declared target.
     target: String,
-    /// The account's name on the target; for `postgres`, `^[a-z_][a-z0-9_]{0,62}$`.
+    /// The account's name on the target: for `postgres`, a role name matching
+    /// `^[a-z_][a-z0-9_]{0,62}$`, and for `openbao`, an AppRole role name matching
+    /// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`.
     role: String,
     /// The exact set of entitlements; anything else found on the target is revoked.
     entitlements: Option<Vec<Entitlement>>,
@@ -142,16 +164,19 @@ struct Account {
     credential: Option<Credential>,
     /// Limits on the account's sessions.
     sessions: Option<Sessions>,
-    /// The handling of objects the account owns when it is deleted. Defaults to `refuse`.
+    /// The handling of objects the account owns when it is deleted. Defaults to `refuse`; not
+    /// valid for `openbao`, whose AppRole roles own no objects.
     owned_objects: Option<OwnedObjects>,
 }
 
-/// A right held by an account: a group membership or a privilege on an object.
+/// A right held by an account: a group membership or a privilege on an object for `postgres`,
+/// and a policy for `openbao`.
 #[derive(JsonSchema)]
 #[serde(untagged)]
 enum Entitlement {
     Membership(Membership),
     Privilege(Privilege),
+    Policy(AttachedPolicy),
 }
 
 /// Membership in a group (for `postgres`, a role granted to the account).
@@ -177,15 +202,26 @@ struct Privilege {
     on: String,
 }
 
+/// An OpenBao policy attached to the account's tokens.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct AttachedPolicy {
+    /// The policy's name. `root` is rejected: attach policies that allow only what is needed.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_.-]*$"))]
+    policy: String,
+}
+
 /// The management of an account's credential.
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct Credential {
-    /// The kind of credential.
+    /// The kind of credential: `password` for `postgres`, `secret_id` for `openbao`.
     kind: CredentialKind,
-    /// Rotate once the credential is older than this.
+    /// Rotate once the credential is older than this. For `openbao`, also the secret ID's TTL.
     #[schemars(regex(pattern = "DURATION_PATTERN"))]
     max_age: Option<String>,
+    /// How many logins a secret ID allows, 0 for no limit; only for `openbao`.
+    max_uses: Option<u32>,
     /// The store that a new value is delivered to.
     deliver_to: DeliverTo,
 }
@@ -194,17 +230,36 @@ struct Credential {
 #[derive(JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum CredentialKind {
-    /// A password.
+    /// A password, for `postgres`.
     Password,
+    /// An AppRole secret ID, for `openbao`.
+    SecretId,
 }
 
-/// The designated store for a credential's current value.
+/// The designated store for a credential's current value: exactly one of `file` and `vault`.
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct DeliverTo {
     /// A local file, written atomically with mode 0600; a relative path is resolved against the
     /// policy's directory.
-    file: String,
+    file: Option<String>,
+    /// A secret in the KV version 2 engine of an `openbao` target.
+    vault: Option<VaultSink>,
+}
+
+/// A secret in the KV version 2 engine of an `openbao` target; the credential is the `value`
+/// field of each version.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct VaultSink {
+    /// The id of a declared `openbao` target.
+    target: String,
+    /// The path of the KV version 2 engine. Defaults to `secret`.
+    #[schemars(regex(pattern = "BAO_PATH_PATTERN"))]
+    mount: Option<String>,
+    /// The secret's path below the mount, such as `apps/billing/secret-id`.
+    #[schemars(regex(pattern = "BAO_PATH_PATTERN"))]
+    path: String,
 }
 
 /// Limits on an account's sessions.
@@ -264,8 +319,9 @@ pub fn json_schema() -> Value {
     value
 }
 
-/// Adds what the derive cannot express: id patterns, the admin password's one-of and the
-/// duration patterns, which attribute strings cannot take from a constant.
+/// Adds what the derive cannot express: id patterns, the admin credential's one-of, the rules
+/// that depend on a target's kind, the sink's one-of, and the duration and path patterns, which
+/// attribute strings cannot take from a constant.
 fn refine(schema: &mut Value) {
     if let Some(properties) = schema.get_mut("properties") {
         if let Some(targets) = properties.get_mut("targets") {
@@ -278,27 +334,75 @@ fn refine(schema: &mut Value) {
     if let Some(admin) = schema.pointer_mut("/definitions/Admin") {
         admin["oneOf"] = json!([
             { "required": ["password_env"] },
-            { "required": ["password_file"] }
+            { "required": ["password_file"] },
+            { "required": ["token_env"] },
+            { "required": ["token_file"] }
         ]);
     }
-    replace_duration_patterns(schema);
+    if let Some(target) = schema.pointer_mut("/definitions/Target") {
+        target["if"] = json!({
+            "properties": { "kind": { "const": "openbao" } },
+            "required": ["kind"]
+        });
+        target["then"] = json!({
+            "properties": {
+                "endpoint": { "pattern": URL_ENDPOINT_PATTERN },
+                "admin": {
+                    "not": { "anyOf": [
+                        { "required": ["user"] },
+                        { "required": ["password_env"] },
+                        { "required": ["password_file"] }
+                    ] }
+                }
+            },
+            "not": { "required": ["database"] }
+        });
+        target["else"] = json!({
+            "properties": {
+                "endpoint": { "pattern": HOST_PORT_ENDPOINT_PATTERN },
+                "admin": {
+                    "required": ["user"],
+                    "not": { "anyOf": [
+                        { "required": ["token_env"] },
+                        { "required": ["token_file"] }
+                    ] }
+                }
+            },
+            "not": { "required": ["auth_mount"] }
+        });
+    }
+    if let Some(deliver_to) = schema.pointer_mut("/definitions/DeliverTo") {
+        deliver_to["oneOf"] = json!([
+            { "required": ["file"] },
+            { "required": ["vault"] }
+        ]);
+    }
+    replace_patterns(schema);
 }
 
-fn replace_duration_patterns(value: &mut Value) {
+/// Replaces the `DURATION_PATTERN` and `BAO_PATH_PATTERN` placeholders with their patterns.
+fn replace_patterns(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            if map.get("pattern").and_then(Value::as_str) == Some("DURATION_PATTERN") {
-                map.insert("pattern".to_owned(), json!(DURATION_PATTERN));
-                map.insert("minLength".to_owned(), json!(2));
-                let description = match map.get("description").and_then(Value::as_str) {
-                    Some(text) => format!("{text} {DURATION_NOTE}"),
-                    None => DURATION_NOTE.to_owned(),
-                };
-                map.insert("description".to_owned(), json!(description));
+            match map.get("pattern").and_then(Value::as_str) {
+                Some("DURATION_PATTERN") => {
+                    map.insert("pattern".to_owned(), json!(DURATION_PATTERN));
+                    map.insert("minLength".to_owned(), json!(2));
+                    let description = match map.get("description").and_then(Value::as_str) {
+                        Some(text) => format!("{text} {DURATION_NOTE}"),
+                        None => DURATION_NOTE.to_owned(),
+                    };
+                    map.insert("description".to_owned(), json!(description));
+                }
+                Some("BAO_PATH_PATTERN") => {
+                    map.insert("pattern".to_owned(), json!(BAO_PATH_PATTERN));
+                    map.insert("not".to_owned(), json!({ "pattern": DOT_SEGMENT_PATTERN }));
+                }
+                _ => {}
             }
-            map.values_mut().for_each(replace_duration_patterns);
+            map.values_mut().for_each(replace_patterns);
         }
-        Value::Array(items) => items.iter_mut().for_each(replace_duration_patterns),
+        Value::Array(items) => items.iter_mut().for_each(replace_patterns),
         _ => {}
     }
 }
@@ -339,8 +443,10 @@ mod tests {
             ("/definitions/Account", keys::ACCOUNT),
             ("/definitions/Membership", keys::MEMBERSHIP),
             ("/definitions/Privilege", keys::PRIVILEGE),
+            ("/definitions/AttachedPolicy", keys::ATTACHED_POLICY),
             ("/definitions/Credential", keys::CREDENTIAL),
             ("/definitions/DeliverTo", keys::DELIVER_TO),
+            ("/definitions/VaultSink", keys::VAULT_SINK),
             ("/definitions/Sessions", keys::SESSIONS),
             ("/definitions/ReassignTo", keys::OWNED_OBJECTS),
         ];
@@ -354,6 +460,7 @@ mod tests {
         let entitlement: BTreeSet<String> = set(keys::MEMBERSHIP)
             .union(&set(keys::PRIVILEGE))
             .cloned()
+            .chain(set(keys::ATTACHED_POLICY))
             .collect();
         assert_eq!(set(keys::ENTITLEMENT), entitlement);
     }
@@ -383,6 +490,10 @@ mod tests {
         assert_eq!(max_age["pattern"], json!(DURATION_PATTERN));
         let text = serde_json::to_string(&schema).unwrap_or_default();
         assert!(!text.contains("\"DURATION_PATTERN\""));
+        assert!(!text.contains("\"BAO_PATH_PATTERN\""));
+        let path = &schema["definitions"]["VaultSink"]["properties"]["path"];
+        assert_eq!(path["pattern"], json!(BAO_PATH_PATTERN));
+        assert_eq!(path["not"]["pattern"], json!(DOT_SEGMENT_PATTERN));
     }
 
     #[test]

@@ -99,7 +99,22 @@ pub(crate) enum NameUse {
     Existing,
 }
 
-/// Checks an account or group name for a target of `kind`. Only PostgreSQL has a rule yet;
+/// The kind of PostgreSQL targets, whose accounts are roles that sign in with a password.
+pub(crate) const POSTGRES: &str = "postgres";
+/// The kind of OpenBao targets, whose accounts are AppRole roles and whose admin signs in with a
+/// token.
+pub(crate) const OPENBAO: &str = "openbao";
+
+/// Returns `a` or `an` for a kind name, as in "an `openbao` target".
+pub(crate) fn article(kind: &str) -> &'static str {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// Checks an account or group name for a target of `kind`. PostgreSQL and OpenBao have rules;
 /// other kinds accept any non-empty name.
 pub(crate) fn account_name(kind: &str, text: &str, usage: NameUse) -> Result<(), Problem> {
     if text.is_empty() {
@@ -108,7 +123,10 @@ pub(crate) fn account_name(kind: &str, text: &str, usage: NameUse) -> Result<(),
             help: None,
         });
     }
-    if kind != "postgres" {
+    if kind == OPENBAO {
+        return approle_name(text);
+    }
+    if kind != POSTGRES {
         return Ok(());
     }
     let mut chars = text.chars();
@@ -132,15 +150,68 @@ pub(crate) fn account_name(kind: &str, text: &str, usage: NameUse) -> Result<(),
     Ok(())
 }
 
+/// Checks an AppRole role name against `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`. OpenBao itself
+/// accepts more, but names outside this set need escaping in API paths.
+fn approle_name(text: &str) -> Result<(), Problem> {
+    let mut chars = text.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if first_ok && rest_ok && text.len() <= 128 {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            format!("invalid role name `{text}` for an `openbao` target"),
+            "approle role names match `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`",
+        ))
+    }
+}
+
+/// Checks the endpoint of a target of `kind`: an `http://` or `https://` URL for OpenBao, and
+/// `host:port` for every other kind. Without a known kind, the form the text starts with decides.
+pub(crate) fn endpoint(kind: Option<&str>, text: &str) -> Result<(), Problem> {
+    let is_url = text.starts_with("http://") || text.starts_with("https://");
+    match kind {
+        Some(OPENBAO) => url_endpoint(text),
+        None if is_url => url_endpoint(text),
+        _ => host_port_endpoint(text),
+    }
+}
+
 /// Checks an endpoint of the form `host:port`, with IPv6 hosts in brackets.
-pub(crate) fn endpoint(text: &str) -> Result<(), Problem> {
-    let invalid = || {
-        Problem::new(
+fn host_port_endpoint(text: &str) -> Result<(), Problem> {
+    if host_port_ok(text) {
+        Ok(())
+    } else {
+        Err(Problem::new(
             format!("invalid endpoint `{text}`"),
             "write `host:port`, e.g. `127.0.0.1:5432` or `[::1]:5432`",
-        )
+        ))
+    }
+}
+
+/// Checks an endpoint of the form `http://host:port` or `https://host:port`. A path is rejected,
+/// because the connector appends the API path to the endpoint.
+fn url_endpoint(text: &str) -> Result<(), Problem> {
+    let authority = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    if authority.is_some_and(host_port_ok) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            format!("invalid endpoint `{text}` for an `openbao` target"),
+            "write an `http://` or `https://` URL with a host and a port and no path, e.g. \
+             `http://127.0.0.1:8200`",
+        ))
+    }
+}
+
+/// Tests `host:port`, where the host is a name, an IPv4 address or a bracketed IPv6 address and
+/// the port is from 1 to 65535.
+fn host_port_ok(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
     };
-    let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
     let host_ok = match host.strip_prefix('[') {
         Some(bracketed) => bracketed
             .strip_suffix(']')
@@ -153,10 +224,66 @@ pub(crate) fn endpoint(text: &str) -> Result<(), Problem> {
         }
     };
     let port_ok = port.parse::<u16>().is_ok_and(|port| port > 0);
-    if host_ok && port_ok {
+    host_ok && port_ok
+}
+
+/// Checks an OpenBao policy name against `^[a-z0-9][a-z0-9_.-]*$`. The `root` policy is
+/// rejected, because it grants every capability on the server.
+pub(crate) fn policy_name(text: &str) -> Result<(), Problem> {
+    if text == "root" {
+        return Err(Problem::new(
+            "policy `root` is not allowed",
+            "`root` grants every capability on the server, so attach policies that allow only \
+             what the account needs (least privilege)",
+        ));
+    }
+    if matches_id(text, |c| matches!(c, '_' | '.' | '-')) {
         Ok(())
     } else {
-        Err(invalid())
+        Err(Problem::new(
+            format!("invalid policy name `{text}`"),
+            "policy names start with a lowercase letter or digit, followed by lowercase \
+             letters, digits, `_`, `.` or `-`, e.g. `billing-read`",
+        ))
+    }
+}
+
+/// Checks a relative OpenBao path such as a mount (`secret`) or a secret's path below its mount
+/// (`apps/billing/secret-id`): segments of letters, digits, `_`, `.` and `-`, joined by single
+/// `/`, with no leading `/` and no `.` or `..` segment. `noun` names the value in messages.
+pub(crate) fn bao_path(text: &str, noun: &str, example: &str) -> Result<(), Problem> {
+    if text.starts_with('/') {
+        return Err(Problem::new(
+            format!("{noun} `{text}` starts with `/`"),
+            format!("write it relative, without the leading `/`, e.g. `{example}`"),
+        ));
+    }
+    let segments: Vec<&str> = text.split('/').collect();
+    if segments
+        .iter()
+        .any(|segment| matches!(*segment, "." | ".."))
+    {
+        return Err(Problem::new(
+            format!("{noun} `{text}` contains a `.` or `..` segment"),
+            format!("name every segment of the path, e.g. `{example}`"),
+        ));
+    }
+    let segments_ok = segments.iter().all(|segment| {
+        !segment.is_empty()
+            && segment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    });
+    if segments_ok {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            format!("invalid {noun} `{text}`"),
+            format!(
+                "join segments of letters, digits, `_`, `.` and `-` with single `/`, e.g. \
+                 `{example}`"
+            ),
+        ))
     }
 }
 
@@ -465,9 +592,10 @@ mod tests {
 
     #[test]
     fn endpoints_need_host_and_port() {
-        assert!(endpoint("127.0.0.1:55432").is_ok());
-        assert!(endpoint("localhost:5432").is_ok());
-        assert!(endpoint("[::1]:5432").is_ok());
+        let postgres = Some(POSTGRES);
+        assert!(endpoint(postgres, "127.0.0.1:55432").is_ok());
+        assert!(endpoint(postgres, "localhost:5432").is_ok());
+        assert!(endpoint(postgres, "[::1]:5432").is_ok());
         for text in [
             "127.0.0.1",
             ":5432",
@@ -475,8 +603,80 @@ mod tests {
             "host:70000",
             "::1:5432",
             "host:x",
+            "http://127.0.0.1:5432",
         ] {
-            assert!(endpoint(text).is_err(), "`{text}` was accepted");
+            assert!(endpoint(postgres, text).is_err(), "`{text}` was accepted");
+        }
+    }
+
+    #[test]
+    fn openbao_endpoints_are_urls() {
+        let openbao = Some(OPENBAO);
+        assert!(endpoint(openbao, "http://127.0.0.1:58200").is_ok());
+        assert!(endpoint(openbao, "https://localhost:8200").is_ok());
+        assert!(endpoint(openbao, "http://[::1]:8200").is_ok());
+        for text in [
+            "127.0.0.1:8200",
+            "http://127.0.0.1",
+            "http://127.0.0.1:8200/",
+            "http://127.0.0.1:8200/v1",
+            "ftp://127.0.0.1:8200",
+            "HTTP://127.0.0.1:8200",
+            "http://:8200",
+        ] {
+            assert!(endpoint(openbao, text).is_err(), "`{text}` was accepted");
+        }
+    }
+
+    #[test]
+    fn unknown_kind_endpoint_takes_either_form() {
+        assert!(endpoint(None, "127.0.0.1:5432").is_ok());
+        assert!(endpoint(None, "http://127.0.0.1:8200").is_ok());
+        assert!(endpoint(None, "http://127.0.0.1").is_err());
+        assert!(endpoint(None, "127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn approle_role_names_are_checked() {
+        assert!(account_name(OPENBAO, "billing-worker", NameUse::Account).is_ok());
+        assert!(account_name(OPENBAO, "Billing.Worker_2", NameUse::Account).is_ok());
+        assert!(account_name(OPENBAO, &"a".repeat(128), NameUse::Account).is_ok());
+        assert!(account_name(OPENBAO, &"a".repeat(129), NameUse::Account).is_err());
+        assert!(account_name(OPENBAO, "-billing", NameUse::Account).is_err());
+        assert!(account_name(OPENBAO, "_billing", NameUse::Account).is_err());
+        assert!(account_name(OPENBAO, "billing worker", NameUse::Account).is_err());
+        assert!(account_name(OPENBAO, "billing/worker", NameUse::Account).is_err());
+    }
+
+    #[test]
+    fn policy_names_are_checked() {
+        assert!(policy_name("billing-read").is_ok());
+        assert!(policy_name("0.kv_read").is_ok());
+        assert!(policy_name("default").is_ok());
+        assert!(policy_name("Billing").is_err());
+        assert!(policy_name("-x").is_err());
+        assert!(policy_name("a/b").is_err());
+        let root = policy_name("root").err().map(|problem| problem.message);
+        assert_eq!(root.as_deref(), Some("policy `root` is not allowed"));
+    }
+
+    #[test]
+    fn bao_paths_are_relative_segments() {
+        let check = |text: &str| bao_path(text, "vault path", "apps/x");
+        assert!(check("secret").is_ok());
+        assert!(check("apps/billing/secret-id").is_ok());
+        assert!(check("a.b/c_d/E-1").is_ok());
+        for text in [
+            "/apps/x",
+            "apps/../x",
+            "..",
+            "./x",
+            "apps//x",
+            "apps/x/",
+            "apps/x y",
+            "apps\\x",
+        ] {
+            assert!(check(text).is_err(), "`{text}` was accepted");
         }
     }
 

@@ -3,22 +3,25 @@
 
 #![allow(clippy::panic, reason = "a test fails by panicking")]
 
-use enact_model::policy::{CredentialSource, Limits};
+use enact_model::policy::{CredentialKind, CredentialSource, Limits};
 use enact_model::{
     Duration, Entitlement, LifecycleState, NhiId, ObjectRef, OwnedObjects, SinkRef, TargetId,
     UnmanagedAction,
 };
 use enact_policy::{json_schema, parse_policy, ErrorKind, ParseOptions, PolicyErrors};
 use miette::Diagnostic;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const VALID: &str = include_str!("valid.yaml");
+/// A valid policy with PostgreSQL and OpenBao targets and credentials delivered to OpenBao.
+const MIXED: &str = include_str!("mixed.yaml");
 
 fn options() -> ParseOptions {
     ParseOptions {
         origin: PathBuf::from("policy.yaml"),
         base_dir: PathBuf::from("/etc/enact"),
-        known_kinds: vec!["postgres".to_owned()],
+        known_kinds: vec!["postgres".to_owned(), "openbao".to_owned()],
     }
 }
 
@@ -1053,7 +1056,10 @@ fn unknown_kind_lists_known_kinds() {
     let all = errors(&source);
     let first = &all.errors()[0];
     assert_eq!(first.message, "unknown target kind `mysql`");
-    assert_eq!(first.help.as_deref(), Some("known kinds: `postgres`"));
+    assert_eq!(
+        first.help.as_deref(),
+        Some("known kinds: `postgres` and `openbao`")
+    );
 }
 
 #[test]
@@ -1242,5 +1248,801 @@ identities:
         r#"policy.yaml:22:9: error: unknown key `<<` in `identities.billing-worker.accounts[1]`
   help: write the keys out, since merge keys are not supported
 policy.yaml:22:9: error: missing required key `role` in `identities.billing-worker.accounts[1]`"#,
+    );
+}
+
+/// Builds the expected settings map from `(key, value)` pairs.
+fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+#[test]
+fn mixed_policy_resolves_to_model() {
+    let policy = match parse_policy(MIXED, &options()) {
+        Ok(policy) => policy,
+        Err(errors) => panic!("valid policy rejected:\n{errors}"),
+    };
+    assert_eq!(policy.targets.len(), 3);
+    assert_eq!(policy.identities.len(), 2);
+
+    let pg = &policy.targets[&TargetId::new("pg-main")];
+    assert_eq!(pg.kind, "postgres");
+    assert_eq!(pg.database.as_deref(), Some("appdb"));
+    assert_eq!(pg.admin_user.as_deref(), Some("enact_admin"));
+
+    let bao = &policy.targets[&TargetId::new("bao-main")];
+    assert_eq!(bao.kind, "openbao");
+    assert_eq!(bao.endpoint, "http://127.0.0.1:58200");
+    assert_eq!(bao.database.as_deref(), Some("approle"));
+    assert_eq!(bao.admin_user, None);
+    assert_eq!(
+        bao.admin_credential,
+        CredentialSource::Env("ENACT_BAO_TOKEN".to_owned())
+    );
+    assert_eq!(bao.verify_window, Duration::from_secs(5));
+    assert_eq!(bao.unmanaged.action, UnmanagedAction::Disable);
+    assert_eq!(bao.unmanaged.ignore, vec!["legacy-*", "tmp-??"]);
+
+    let edge = &policy.targets[&TargetId::new("bao-edge")];
+    assert_eq!(edge.endpoint, "https://[::1]:58201");
+    assert_eq!(edge.database.as_deref(), Some("machines/approle"));
+    assert_eq!(edge.admin_user, None);
+    assert_eq!(
+        edge.admin_credential,
+        CredentialSource::File(PathBuf::from("/etc/enact/secrets/bao.token"))
+    );
+    assert_eq!(edge.verify_window, Duration::from_secs(30));
+
+    let billing = &policy.identities[&NhiId::new("billing-worker")];
+    assert_eq!(billing.accounts.len(), 2);
+
+    // A PostgreSQL password delivered to OpenBao KV; its settings stay empty.
+    let pg_account = &billing.accounts[0];
+    assert_eq!(pg_account.target, TargetId::new("pg-main"));
+    let pg_credential = pg_account.credential.clone();
+    assert_eq!(
+        pg_credential.as_ref().map(|credential| credential.kind),
+        Some(CredentialKind::Password)
+    );
+    assert_eq!(
+        pg_credential.map(|credential| credential.sink),
+        Some(SinkRef::Vault {
+            target: TargetId::new("bao-main"),
+            mount: "secret".to_owned(),
+            path: "apps/billing/pg-password".to_owned(),
+        })
+    );
+    assert!(pg_account.settings.is_empty());
+
+    let role = &billing.accounts[1];
+    assert_eq!(role.target, TargetId::new("bao-main"));
+    assert_eq!(role.name, "billing-worker");
+    let policies: Vec<Entitlement> = vec![
+        Entitlement::Policy {
+            policy: "billing-read".to_owned(),
+        },
+        Entitlement::Policy {
+            policy: "kv.apps-billing".to_owned(),
+        },
+    ];
+    assert_eq!(
+        role.entitlements.iter().cloned().collect::<Vec<_>>(),
+        policies
+    );
+    let credential = role.credential.clone();
+    assert_eq!(
+        credential.as_ref().map(|credential| credential.kind),
+        Some(CredentialKind::SecretId)
+    );
+    assert_eq!(
+        credential
+            .as_ref()
+            .and_then(|credential| credential.max_age),
+        Some(Duration::from_secs(30 * 86_400))
+    );
+    assert_eq!(
+        credential.map(|credential| credential.sink),
+        Some(SinkRef::Vault {
+            target: TargetId::new("bao-main"),
+            mount: "kv/apps".to_owned(),
+            path: "billing/secret-id".to_owned(),
+        })
+    );
+    let sessions = role.sessions.clone().unwrap_or_default();
+    assert_eq!(sessions.max_lifetime, Some(Duration::from_secs(8 * 3600)));
+    assert_eq!(sessions.idle_limit, Some(Duration::from_secs(30 * 60)));
+    assert!(sessions.end_on_rotation);
+    assert_eq!(role.owned_objects, OwnedObjects::Refuse);
+    assert_eq!(
+        role.settings,
+        settings(&[
+            ("secret_id_num_uses", "0"),
+            ("secret_id_ttl", "2592000"),
+            ("token_max_ttl", "28800"),
+            ("token_ttl", "1800"),
+        ])
+    );
+}
+
+#[test]
+fn openbao_settings_hold_only_set_keys() {
+    let policy = match parse_policy(MIXED, &options()) {
+        Ok(policy) => policy,
+        Err(errors) => panic!("valid policy rejected:\n{errors}"),
+    };
+    let runner = &policy.identities[&NhiId::new("report-runner")];
+    assert_eq!(runner.state, LifecycleState::Disabled);
+
+    let edge = &runner.accounts[0];
+    assert_eq!(edge.name, "Report.Runner_2");
+    assert!(edge.entitlements.is_empty());
+    assert_eq!(
+        edge.credential
+            .as_ref()
+            .map(|credential| credential.sink.clone()),
+        Some(SinkRef::File {
+            path: PathBuf::from("/etc/enact/secrets/report-runner.secret-id")
+        })
+    );
+    assert_eq!(
+        edge.credential
+            .as_ref()
+            .and_then(|credential| credential.max_age),
+        None
+    );
+    assert_eq!(edge.settings, settings(&[("token_ttl", "3600")]));
+
+    let bare = &runner.accounts[1];
+    assert_eq!(bare.credential, None);
+    assert_eq!(bare.sessions, None);
+    assert!(bare.settings.is_empty());
+}
+
+#[test]
+fn token_env_on_postgres_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      token_env: ENACT_PG_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:8:7: error: `token_env` does not apply to a `postgres` target
+  help: a `postgres` admin signs in with `user` and a password, so write `password_env` instead"#,
+    );
+}
+
+#[test]
+fn user_on_openbao_rejected() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      user: enact_admin
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:7:7: error: `user` does not apply to an `openbao` target
+  help: an `openbao` admin signs in with a token alone, so remove `user` and set `token_env` or `token_file`"#,
+    );
+}
+
+#[test]
+fn password_file_on_openbao_rejected() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      password_file: secrets/bao.token
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:7:7: error: `password_file` does not apply to an `openbao` target
+  help: an `openbao` admin signs in with a token alone, so write `token_file` instead"#,
+    );
+}
+
+#[test]
+fn openbao_admin_needs_token_source() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token: s.canary-5d1e
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+"#;
+    let all = errors(source);
+    assert!(!all.to_string().contains("canary-5d1e"));
+    assert_errors(
+        source,
+        r#"policy.yaml:6:5: error: missing `token_env` or `token_file` in `targets.bao-main.admin`
+  help: the admin token is read from an environment variable (`token_env`) or a file (`token_file`)
+policy.yaml:7:7: error: unknown key `token` in `targets.bao-main.admin`
+  help: credentials are read from the environment or a file, never inline, so use `token_env` or `token_file`"#,
+    );
+}
+
+#[test]
+fn both_token_sources_conflict() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+      token_file: secrets/bao.token
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:8:7: error: `targets.bao-main.admin` sets both `token_env` and `token_file`
+  help: keep exactly one of them"#,
+    );
+}
+
+#[test]
+fn openbao_endpoint_needs_scheme() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: 127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:5:15: error: invalid endpoint `127.0.0.1:58200` for an `openbao` target
+  help: write an `http://` or `https://` URL with a host and a port and no path, e.g. `http://127.0.0.1:8200`"#,
+    );
+}
+
+#[test]
+fn mount_keys_follow_target_kind() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    auth_mount: approle
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    database: appdb
+    admin:
+      token_env: ENACT_BAO_TOKEN
+  bao-two:
+    kind: openbao
+    endpoint: http://127.0.0.1:58201
+    auth_mount: /approle
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:6:5: error: `auth_mount` does not apply to a `postgres` target
+  help: `auth_mount` names the approle mount of an openbao target, so remove it
+policy.yaml:13:5: error: `database` does not apply to an `openbao` target
+  help: an openbao target names its approle auth mount with `auth_mount`
+policy.yaml:19:17: error: auth mount `/approle` starts with `/`
+  help: write it relative, without the leading `/`, e.g. `approle`"#,
+    );
+}
+
+#[test]
+fn password_kind_on_openbao_rejected() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+        credential:
+          kind: password
+          deliver_to:
+            file: secrets/billing.secret-id
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:17:17: error: credential kind `password` does not apply to an `openbao` target
+  help: an `openbao` account's credential is an approle secret id, so write `kind: secret_id`"#,
+    );
+}
+
+#[test]
+fn secret_id_kind_on_postgres_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        credential:
+          kind: secret_id
+          deliver_to:
+            file: secrets/billing.pw
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:17: error: credential kind `secret_id` does not apply to a `postgres` target
+  help: a `postgres` account's credential is a password, so write `kind: password`"#,
+    );
+}
+
+#[test]
+fn member_of_on_openbao_rejected() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+        entitlements:
+          - policy: billing-read
+          - member_of: app_readers
+          - privilege: SELECT
+            on: table public.invoices
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:13: error: `member_of` does not apply to an `openbao` target
+  help: an `openbao` account's entitlements are policies, so write `policy: NAME`
+policy.yaml:19:13: error: `privilege` does not apply to an `openbao` target
+  help: an `openbao` account's entitlements are policies, so write `policy: NAME`"#,
+    );
+}
+
+#[test]
+fn policy_on_postgres_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        entitlements:
+          - policy: billing-read
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:13: error: `policy` does not apply to a `postgres` target
+  help: a `postgres` account's entitlements are `member_of: GROUP` and `privilege: NAME` with `on: KIND NAME`"#,
+    );
+}
+
+#[test]
+fn invalid_and_root_policies_rejected() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+        entitlements:
+          - policy: Billing-Read
+          - policy: root
+          - policy: billing-read
+            member_of: app_readers
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:17:21: error: invalid policy name `Billing-Read`
+  help: policy names start with a lowercase letter or digit, followed by lowercase letters, digits, `_`, `.` or `-`, e.g. `billing-read`
+policy.yaml:18:21: error: policy `root` is not allowed
+  help: `root` grants every capability on the server, so attach policies that allow only what the account needs (least privilege)
+policy.yaml:19:13: error: `identities.billing-worker.accounts[0].entitlements[2]` mixes `policy` with `member_of`, `privilege` or `on`
+  help: write each entitlement as a separate entry"#,
+    );
+}
+
+#[test]
+fn invalid_approle_name_rejected() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: -billing/worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:15:15: error: invalid role name `-billing/worker` for an `openbao` target
+  help: approle role names match `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`"#,
+    );
+}
+
+#[test]
+fn vault_sink_unknown_target_suggests() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        credential:
+          kind: password
+          deliver_to:
+            vault: { target: bao-mian, path: apps/billing/pg-password }
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:25:30: error: unknown target `bao-mian`
+  help: did you mean `bao-main`?"#,
+    );
+}
+
+#[test]
+fn vault_sink_on_postgres_target_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        credential:
+          kind: password
+          deliver_to:
+            vault: { target: pg-main, path: apps/billing/pg-password }
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:20:30: error: vault sink target `pg-main` is not an `openbao` target
+  help: `pg-main` is a `postgres` target, and a vault sink writes to the kv version 2 engine of a target with `kind: openbao`"#,
+    );
+}
+
+#[test]
+fn vault_paths_must_be_relative() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+        credential:
+          kind: secret_id
+          deliver_to:
+            vault: { target: bao-main, mount: secret/, path: /apps/billing }
+  report-runner:
+    owner: data-team
+    purpose: renders reports
+    state: active
+    accounts:
+      - target: bao-main
+        role: report-runner
+        credential:
+          kind: secret_id
+          deliver_to:
+            vault:
+              target: bao-main
+              path: apps/../sys/policy
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:19:47: error: invalid vault mount `secret/`
+  help: join segments of letters, digits, `_`, `.` and `-` with single `/`, e.g. `secret`
+policy.yaml:19:62: error: vault path `/apps/billing` starts with `/`
+  help: write it relative, without the leading `/`, e.g. `apps/billing/secret-id`
+policy.yaml:32:21: error: vault path `apps/../sys/policy` contains a `.` or `..` segment
+  help: name every segment of the path, e.g. `apps/billing/secret-id`"#,
+    );
+}
+
+#[test]
+fn file_and_vault_sinks_conflict() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+        credential:
+          kind: secret_id
+          deliver_to:
+            file: secrets/billing.secret-id
+            vault: { target: bao-main, path: apps/billing/secret-id }
+  report-runner:
+    owner: data-team
+    purpose: renders reports
+    state: active
+    accounts:
+      - target: bao-main
+        role: report-runner
+        credential:
+          kind: secret_id
+          deliver_to: {}
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:20:13: error: `identities.billing-worker.accounts[0].credential.deliver_to` sets both `file` and `vault`
+  help: a credential is delivered to one store, so keep one of them
+policy.yaml:30:11: error: missing `file` or `vault` in `identities.report-runner.accounts[0].credential.deliver_to`
+  help: write `file: PATH`, or `vault:` with `target`, `path` and optionally `mount`"#,
+    );
+}
+
+#[test]
+fn max_uses_on_postgres_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        credential:
+          kind: password
+          max_uses: 3
+          deliver_to:
+            file: secrets/billing.pw
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:19:11: error: `max_uses` does not apply to a `postgres` target
+  help: only openbao secret ids have a use count, so remove `max_uses`"#,
+    );
+}
+
+#[test]
+fn negative_max_uses_rejected() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+        credential:
+          kind: secret_id
+          max_uses: -1
+          deliver_to:
+            file: secrets/billing.secret-id
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:21: error: invalid value `-1` for `identities.billing-worker.accounts[0].credential.max_uses`
+  help: use a whole number from 0 to 4294967295, where 0 allows any number of logins"#,
+    );
+}
+
+#[test]
+fn owned_objects_on_openbao_rejected() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+        owned_objects: refuse
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:16:9: error: `owned_objects` does not apply to an `openbao` target
+  help: approle roles own no objects, so remove `owned_objects`"#,
+    );
+}
+
+#[test]
+fn token_ttl_above_max_rejected() {
+    let source = r#"version: 1
+targets:
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:58200
+    admin:
+      token_env: ENACT_BAO_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: bao-main
+        role: billing-worker
+        sessions:
+          max_lifetime: 1h
+          idle_limit: 90m
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:23: error: `idle_limit` `90m` is longer than `max_lifetime` `1h`
+  help: openbao rejects a role whose `token_ttl` is above its `token_max_ttl`, so make `idle_limit` at most `max_lifetime`"#,
     );
 }

@@ -1,15 +1,15 @@
 //! Checks of `identities`, their accounts and everything an account declares.
 
+use super::credential::CheckedCredential;
 use super::target::DeclaredTarget;
 use super::{join, Cx, Fields};
 use crate::error::ErrorKind;
 use crate::keys;
-use crate::values::{self, NameUse};
+use crate::values::{self, NameUse, OPENBAO};
 use crate::yaml::{Loc, Node, Value};
-use enact_model::policy::CredentialKind;
 use enact_model::{
-    Account, CredentialPolicy, Entitlement, Identity, LifecycleState, NhiId, ObjectRef,
-    OwnedObjects, SessionPolicy, SinkRef, TargetId,
+    Account, Duration, Entitlement, Identity, LifecycleState, NhiId, ObjectRef, OwnedObjects,
+    SessionPolicy, TargetId,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -171,26 +171,42 @@ impl Cx<'_> {
             None => Some(BTreeSet::new()),
         };
         let credential = match fields.get("credential") {
-            Some(value) => self.credential(value, &fields).map(Some),
+            Some(value) => self.credential(value, &fields, kind, targets).map(Some),
             None => Some(None),
         };
         let sessions = match fields.get("sessions") {
-            Some(value) => self.sessions(value, &fields).map(Some),
+            Some(value) => self.sessions(value, &fields, kind).map(Some),
             None => Some(None),
         };
-        let owned_objects = match fields.get("owned_objects") {
-            Some(value) => self.owned_objects(value, &fields, kind, role.as_deref()),
+        let owned_objects = match fields.entry("owned_objects") {
+            Some((key, _)) if kind == Some(OPENBAO) => {
+                self.error(
+                    key.loc,
+                    ErrorKind::UnknownKey,
+                    "`owned_objects` does not apply to an `openbao` target".to_owned(),
+                    Some("approle roles own no objects, so remove `owned_objects`".to_owned()),
+                );
+                None
+            }
+            Some((_, value)) => self.owned_objects(value, &fields, kind, role.as_deref()),
             None => Some(OwnedObjects::Refuse),
         };
 
+        let credential = credential?;
+        let sessions = sessions?;
+        let settings = if kind == Some(OPENBAO) {
+            approle_settings(credential.as_ref(), sessions.as_ref())
+        } else {
+            BTreeMap::new()
+        };
         Some(Account {
             target: TargetId::new(target?),
             name: role?,
             entitlements: entitlements?,
-            credential: credential?,
-            sessions: sessions?,
+            credential: credential.map(|credential| credential.policy),
+            sessions,
             owned_objects: owned_objects?,
-            settings: Default::default(),
+            settings,
         })
     }
 
@@ -288,12 +304,36 @@ impl Cx<'_> {
 
     fn entitlement(&mut self, node: &Node, path: &str, kind: Option<&str>) -> Option<Entitlement> {
         let fields = self.fields(node, node.loc, path, keys::ENTITLEMENT)?;
-        let member_of = fields.get("member_of");
-        let privilege = fields.get("privilege");
-        let on = fields.get("on");
+        let member_of = fields.entry("member_of");
+        // `on` without `privilege` is still the privilege form, with `privilege` missing.
+        let privilege = fields.entry("privilege").or_else(|| fields.entry("on"));
+        let policy = fields.entry("policy");
 
-        match (member_of, privilege, on) {
-            (Some(group), None, None) => {
+        match (member_of, privilege, policy) {
+            (None, None, None) => {
+                self.missing_entitlement(node.loc, path, kind);
+                None
+            }
+            (Some(_), Some(_), None) => {
+                self.error(
+                    node.loc,
+                    ErrorKind::Conflict,
+                    format!("`{path}` mixes `member_of` with `privilege` or `on`"),
+                    Some("write a membership and a privilege as two separate entries".to_owned()),
+                );
+                None
+            }
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                self.error(
+                    node.loc,
+                    ErrorKind::Conflict,
+                    format!("`{path}` mixes `policy` with `member_of`, `privilege` or `on`"),
+                    Some("write each entitlement as a separate entry".to_owned()),
+                );
+                None
+            }
+            (Some((key, group)), None, None) => {
+                self.entitlement_applies(key, "member_of", kind)?;
                 let name = self.text(group, &fields.path_of("member_of"))?;
                 if let Some(kind) = kind {
                     if let Err(problem) = values::account_name(kind, &name, NameUse::Existing) {
@@ -303,110 +343,123 @@ impl Cx<'_> {
                 }
                 Some(Entitlement::Membership { group: name })
             }
-            (Some(_), _, _) => {
-                self.error(
-                    node.loc,
-                    ErrorKind::Conflict,
-                    format!("`{path}` mixes `member_of` with `privilege` or `on`"),
-                    Some("write a membership and a privilege as two separate entries".to_owned()),
-                );
-                None
+            (None, Some((key, _)), None) => {
+                let name = key.scalar_text().unwrap_or("privilege");
+                self.entitlement_applies(key, name, kind)?;
+                self.privilege_entitlement(&fields)
             }
-            (None, None, None) => {
-                self.error(
-                    node.loc,
-                    ErrorKind::MissingKey,
-                    format!("missing `member_of` or `privilege` in `{path}`"),
-                    Some(
-                        "write `member_of: GROUP`, or `privilege: NAME` with `on: KIND NAME`"
-                            .to_owned(),
-                    ),
-                );
-                None
-            }
-            (None, _, _) => {
-                let privilege = self.required(&fields, "privilege");
-                let on = self.required(&fields, "on");
-                let object = on.and_then(|value| {
-                    let text = self.string(value, &fields.path_of("on"))?;
-                    match values::object(text) {
-                        Ok((kind, name)) => Some(ObjectRef {
-                            kind: kind.to_owned(),
-                            name,
-                        }),
-                        Err(problem) => {
-                            self.problem(value.loc, problem);
-                            None
-                        }
+            (None, None, Some((key, value))) => {
+                self.entitlement_applies(key, "policy", kind)?;
+                let name = self.text(value, &fields.path_of("policy"))?;
+                match values::policy_name(&name) {
+                    Ok(()) => Some(Entitlement::Policy { policy: name }),
+                    Err(problem) => {
+                        self.problem(value.loc, problem);
+                        None
                     }
-                });
-                let privilege = privilege.and_then(|value| {
-                    let text = self.string(value, &fields.path_of("privilege"))?;
-                    // Without a valid object the kind is unknown, so only the checks that hold
-                    // for every kind run.
-                    let checked = match &object {
-                        Some(object) => values::privilege(text, &object.kind),
-                        None => values::privilege_name(text),
-                    };
-                    match checked {
-                        Ok(name) => Some(name),
-                        Err(problem) => {
-                            self.problem(value.loc, problem);
-                            None
-                        }
-                    }
-                });
-                Some(Entitlement::Privilege {
-                    privilege: privilege?,
-                    object: object?,
-                })
+                }
             }
         }
     }
 
-    fn credential(&mut self, node: &Node, parent: &Fields<'_>) -> Option<CredentialPolicy> {
-        let anchor = key_loc(parent, "credential", node);
-        let fields = self.fields(
-            node,
-            anchor,
-            &parent.path_of("credential"),
-            keys::CREDENTIAL,
-        )?;
-
-        let kind = self.required(&fields, "kind").and_then(|value| {
-            self.choice(
-                value,
-                &fields.path_of("kind"),
-                "credential kind",
-                &["password"],
-            )
-            .map(|_| CredentialKind::Password)
-        });
-        let max_age = match fields.get("max_age") {
-            Some(value) => self.duration(value, &fields.path_of("max_age")).map(Some),
-            None => Some(None),
+    /// Reports an entitlement that names no form, with the forms the target's kind takes.
+    fn missing_entitlement(&mut self, loc: Loc, path: &str, kind: Option<&str>) {
+        let (message, help) = match kind {
+            Some(OPENBAO) => (
+                format!("missing `policy` in `{path}`"),
+                "write `policy: NAME`".to_owned(),
+            ),
+            Some(_) => (
+                format!("missing `member_of` or `privilege` in `{path}`"),
+                "write `member_of: GROUP`, or `privilege: NAME` with `on: KIND NAME`".to_owned(),
+            ),
+            None => (
+                format!("missing `member_of`, `privilege` or `policy` in `{path}`"),
+                "write `member_of: GROUP`, `privilege: NAME` with `on: KIND NAME`, or \
+                 `policy: NAME`"
+                    .to_owned(),
+            ),
         };
-        let sink = self.required(&fields, "deliver_to").and_then(|value| {
-            let anchor = key_loc(&fields, "deliver_to", value);
-            let sink_fields = self.fields(
-                value,
-                anchor,
-                &fields.path_of("deliver_to"),
-                keys::DELIVER_TO,
-            )?;
-            let file = self.required(&sink_fields, "file")?;
-            let path = self.path(file, &sink_fields.path_of("file"))?;
-            Some(SinkRef::File { path })
-        });
+        self.error(loc, ErrorKind::MissingKey, message, Some(help));
+    }
 
-        Some(CredentialPolicy {
-            kind: kind?,
-            max_age: max_age?,
-            sink: sink?,
+    /// Checks that the entitlement form keyed by `name` applies to the target's kind: OpenBao
+    /// accounts hold policies only, and the accounts of every other kind hold memberships and
+    /// privileges. Without a known kind, every form is accepted.
+    fn entitlement_applies(&mut self, key: &Node, name: &str, kind: Option<&str>) -> Option<()> {
+        let Some(kind) = kind else {
+            return Some(());
+        };
+        let is_policy = name == "policy";
+        if is_policy == (kind == OPENBAO) {
+            return Some(());
+        }
+        let help = if kind == OPENBAO {
+            "an `openbao` account's entitlements are policies, so write `policy: NAME`".to_owned()
+        } else {
+            format!(
+                "{} `{kind}` account's entitlements are `member_of: GROUP` and `privilege: NAME` \
+                 with `on: KIND NAME`",
+                values::article(kind)
+            )
+        };
+        self.error(
+            key.loc,
+            ErrorKind::UnknownKey,
+            format!(
+                "`{name}` does not apply to {} `{kind}` target",
+                values::article(kind)
+            ),
+            Some(help),
+        );
+        None
+    }
+
+    /// Reads a privilege entitlement: `privilege: NAME` with `on: KIND NAME`.
+    fn privilege_entitlement(&mut self, fields: &Fields<'_>) -> Option<Entitlement> {
+        let privilege = self.required(fields, "privilege");
+        let on = self.required(fields, "on");
+        let object = on.and_then(|value| {
+            let text = self.string(value, &fields.path_of("on"))?;
+            match values::object(text) {
+                Ok((kind, name)) => Some(ObjectRef {
+                    kind: kind.to_owned(),
+                    name,
+                }),
+                Err(problem) => {
+                    self.problem(value.loc, problem);
+                    None
+                }
+            }
+        });
+        let privilege = privilege.and_then(|value| {
+            let text = self.string(value, &fields.path_of("privilege"))?;
+            // Without a valid object the kind is unknown, so only the checks that hold
+            // for every kind run.
+            let checked = match &object {
+                Some(object) => values::privilege(text, &object.kind),
+                None => values::privilege_name(text),
+            };
+            match checked {
+                Ok(name) => Some(name),
+                Err(problem) => {
+                    self.problem(value.loc, problem);
+                    None
+                }
+            }
+        });
+        Some(Entitlement::Privilege {
+            privilege: privilege?,
+            object: object?,
         })
     }
 
-    fn sessions(&mut self, node: &Node, parent: &Fields<'_>) -> Option<SessionPolicy> {
+    fn sessions(
+        &mut self,
+        node: &Node,
+        parent: &Fields<'_>,
+        kind: Option<&str>,
+    ) -> Option<SessionPolicy> {
         let anchor = key_loc(parent, "sessions", node);
         let fields = self.fields(node, anchor, &parent.path_of("sessions"), keys::SESSIONS)?;
 
@@ -426,6 +479,25 @@ impl Cx<'_> {
             Some(value) => self.boolean(value, &fields.path_of("end_on_rotation")),
             None => Some(false),
         };
+
+        // OpenBao rejects an AppRole role whose `token_ttl` exceeds its `token_max_ttl`.
+        if let (Some(OPENBAO), Some(Some(lifetime)), Some(Some(idle)), Some(idle_node)) =
+            (kind, max_lifetime, idle_limit, fields.get("idle_limit"))
+        {
+            if idle > lifetime {
+                self.error(
+                    idle_node.loc,
+                    ErrorKind::Conflict,
+                    format!("`idle_limit` `{idle}` is longer than `max_lifetime` `{lifetime}`"),
+                    Some(
+                        "openbao rejects a role whose `token_ttl` is above its `token_max_ttl`, \
+                         so make `idle_limit` at most `max_lifetime`"
+                            .to_owned(),
+                    ),
+                );
+                return None;
+            }
+        }
         Some(SessionPolicy {
             max_lifetime: max_lifetime?,
             idle_limit: idle_limit?,
@@ -491,7 +563,35 @@ impl Cx<'_> {
     }
 }
 
+/// Derives an AppRole role's settings from the account's credential and session policies. The
+/// keys are OpenBao's role parameters, and each duration is written in whole seconds. Only what
+/// the policy sets becomes a key.
+fn approle_settings(
+    credential: Option<&CheckedCredential>,
+    sessions: Option<&SessionPolicy>,
+) -> BTreeMap<String, String> {
+    let seconds = |duration: Duration| duration.as_secs().to_string();
+    let mut settings = BTreeMap::new();
+    if let Some(credential) = credential {
+        if let Some(max_age) = credential.policy.max_age {
+            settings.insert("secret_id_ttl".to_owned(), seconds(max_age));
+        }
+        if let Some(max_uses) = credential.max_uses {
+            settings.insert("secret_id_num_uses".to_owned(), max_uses.to_string());
+        }
+    }
+    if let Some(sessions) = sessions {
+        if let Some(max_lifetime) = sessions.max_lifetime {
+            settings.insert("token_max_ttl".to_owned(), seconds(max_lifetime));
+        }
+        if let Some(idle_limit) = sessions.idle_limit {
+            settings.insert("token_ttl".to_owned(), seconds(idle_limit));
+        }
+    }
+    settings
+}
+
 /// Returns the position of `name`'s key in `parent`, or of `value` when the key is not found.
-fn key_loc(parent: &Fields<'_>, name: &str, value: &Node) -> Loc {
+pub(super) fn key_loc(parent: &Fields<'_>, name: &str, value: &Node) -> Loc {
     parent.entry(name).map_or(value.loc, |(key, _)| key.loc)
 }

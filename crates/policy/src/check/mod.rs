@@ -3,6 +3,7 @@
 //! Each check returns `None` for a value it could not accept and records why, then the walk goes
 //! on, so one run reports every problem. A [`Policy`] is built only when nothing was recorded.
 
+mod credential;
 mod identity;
 mod target;
 
@@ -103,6 +104,11 @@ fn describe(path: &str) -> String {
     }
 }
 
+/// The keys that a password is read from, named by the help for an inline secret.
+pub(crate) const PASSWORD_SOURCES: &str = "`password_env` or `password_file`";
+/// The keys that a token is read from, named by the help for an inline secret.
+pub(crate) const TOKEN_SOURCES: &str = "`token_env` or `token_file`";
+
 /// Tests whether a key name suggests a secret value, which a policy must not contain.
 fn looks_secret(key: &str) -> bool {
     let key = key.to_lowercase();
@@ -171,6 +177,19 @@ impl Cx<'_> {
         path: &str,
         allowed: &'static [&'static str],
     ) -> Option<Fields<'n>> {
+        self.fields_with_sources(node, anchor, path, allowed, PASSWORD_SOURCES)
+    }
+
+    /// Reads a mapping like [`Cx::fields`]. `sources` names the keys that the help for an inline
+    /// secret points to, such as `` `token_env` or `token_file` ``.
+    pub fn fields_with_sources<'n>(
+        &mut self,
+        node: &'n Node,
+        anchor: Loc,
+        path: &str,
+        allowed: &'static [&'static str],
+        sources: &str,
+    ) -> Option<Fields<'n>> {
         let Value::Mapping(pairs) = &node.value else {
             self.wrong_type(node, path, "a mapping");
             return None;
@@ -192,7 +211,7 @@ impl Cx<'_> {
                         fields.entries.push((known, key, value));
                     }
                 }
-                None => self.unknown_key(key, value, name, path, allowed),
+                None => self.unknown_key(key, value, name, path, allowed, sources),
             }
         }
         Some(fields)
@@ -259,13 +278,22 @@ impl Cx<'_> {
         );
     }
 
-    fn unknown_key(&mut self, key: &Node, value: &Node, name: &str, path: &str, allowed: &[&str]) {
+    fn unknown_key(
+        &mut self,
+        key: &Node,
+        value: &Node,
+        name: &str,
+        path: &str,
+        allowed: &[&str],
+        sources: &str,
+    ) {
         let help = if looks_secret(name) {
             // The value itself must not be echoed anywhere, including the rendered snippet.
             self.secret_values.push(value.loc);
-            "credentials are read from the environment or a file, never inline, so use \
-             `password_env` or `password_file`"
-                .to_owned()
+            format!(
+                "credentials are read from the environment or a file, never inline, so use \
+                 {sources}"
+            )
         } else if name == "<<" {
             "write the keys out, since merge keys are not supported".to_owned()
         } else {

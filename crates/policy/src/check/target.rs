@@ -1,6 +1,6 @@
 //! Checks of `targets`.
 
-use super::{join, Cx, Fields};
+use super::{join, Cx, Fields, PASSWORD_SOURCES, TOKEN_SOURCES};
 use crate::error::ErrorKind;
 use crate::keys;
 use crate::values;
@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 
 /// How long verification retries a probe when a target does not say otherwise.
 const DEFAULT_VERIFY_WINDOW_SECS: i64 = 5;
+/// The AppRole auth mount of an OpenBao target that does not set `auth_mount`, which is the
+/// path `bao auth enable approle` uses.
+const DEFAULT_AUTH_MOUNT: &str = "approle";
 
 /// The facts about a declared target that the account checks use, even for a target with
 /// problems.
@@ -71,7 +74,7 @@ impl Cx<'_> {
             .and_then(|value| self.kind(value, &fields.path_of("kind")));
         let endpoint = self.required(&fields, "endpoint").and_then(|value| {
             let text = self.text(value, &fields.path_of("endpoint"))?;
-            match values::endpoint(&text) {
+            match values::endpoint(kind.as_deref(), &text) {
                 Ok(()) => Some(text),
                 Err(problem) => {
                     self.problem(value.loc, problem);
@@ -79,13 +82,10 @@ impl Cx<'_> {
                 }
             }
         });
-        let database = match fields.get("database") {
-            Some(value) => self.text(value, &fields.path_of("database")).map(Some),
-            None => Some(None),
-        };
+        let database = self.database(&fields, kind.as_deref());
         let admin = self
             .required(&fields, "admin")
-            .and_then(|value| self.admin(value, &fields));
+            .and_then(|value| self.admin(value, &fields, kind.as_deref()));
         let verify_window = match fields.get("verify_window") {
             Some(value) => self.duration(value, &fields.path_of("verify_window")),
             None => Some(Duration::from_secs(DEFAULT_VERIFY_WINDOW_SECS)),
@@ -102,7 +102,7 @@ impl Cx<'_> {
                 kind: kind.clone()?,
                 endpoint: endpoint?,
                 database: database?,
-                admin_user: Some(admin_user),
+                admin_user,
                 admin_credential,
                 unmanaged: unmanaged?,
                 verify_window: verify_window?,
@@ -128,17 +128,176 @@ impl Cx<'_> {
         None
     }
 
-    fn admin(&mut self, node: &Node, parent: &Fields<'_>) -> Option<(String, CredentialSource)> {
+    /// Resolves [`Target::database`]: the `database` key, or for OpenBao the AppRole mount from
+    /// `auth_mount`, which defaults to `approle`. The key of the other kind is rejected.
+    fn database(&mut self, fields: &Fields<'_>, kind: Option<&str>) -> Option<Option<String>> {
+        let openbao = kind == Some(values::OPENBAO);
+        let (used, other) = if openbao {
+            ("auth_mount", "database")
+        } else {
+            ("database", "auth_mount")
+        };
+        let mut other_ok = true;
+        if let (Some(kind), Some((key, _))) = (kind, fields.entry(other)) {
+            let help = if openbao {
+                "an openbao target names its approle auth mount with `auth_mount`"
+            } else {
+                "`auth_mount` names the approle mount of an openbao target, so remove it"
+            };
+            self.error(
+                key.loc,
+                ErrorKind::UnknownKey,
+                format!(
+                    "`{other}` does not apply to {} `{kind}` target",
+                    values::article(kind)
+                ),
+                Some(help.to_owned()),
+            );
+            other_ok = false;
+        }
+
+        let value = match fields.get(used) {
+            Some(value) => {
+                let text = self.text(value, &fields.path_of(used))?;
+                if openbao {
+                    if let Err(problem) = values::bao_path(&text, "auth mount", "approle") {
+                        self.problem(value.loc, problem);
+                        return None;
+                    }
+                }
+                Some(text)
+            }
+            None if openbao => Some(DEFAULT_AUTH_MOUNT.to_owned()),
+            None => None,
+        };
+        other_ok.then_some(value)
+    }
+
+    /// Reads `admin`: a user name and a password source for most kinds, and a token source alone
+    /// for OpenBao. Keys of the other form are rejected with a pointer to the right ones.
+    fn admin(
+        &mut self,
+        node: &Node,
+        parent: &Fields<'_>,
+        kind: Option<&str>,
+    ) -> Option<(Option<String>, CredentialSource)> {
         let anchor = parent.entry("admin").map_or(node.loc, |(key, _)| key.loc);
-        let fields = self.fields(node, anchor, &parent.path_of("admin"), keys::ADMIN)?;
+        let sources = if kind == Some(values::OPENBAO) {
+            TOKEN_SOURCES
+        } else {
+            PASSWORD_SOURCES
+        };
+        let fields =
+            self.fields_with_sources(node, anchor, &parent.path_of("admin"), keys::ADMIN, sources)?;
 
+        let token_form = match kind {
+            Some(kind) => kind == values::OPENBAO,
+            // Without a known kind, the keys written decide which form is checked.
+            None => {
+                let has_any = |names: &[&str]| names.iter().any(|name| fields.get(name).is_some());
+                has_any(&["token_env", "token_file"])
+                    && !has_any(&["user", "password_env", "password_file"])
+            }
+        };
+        if token_form {
+            self.token_admin(&fields, kind)
+        } else {
+            self.password_admin(&fields, kind)
+        }
+    }
+
+    /// Reads the admin of a target that signs in with a token.
+    fn token_admin(
+        &mut self,
+        fields: &Fields<'_>,
+        kind: Option<&str>,
+    ) -> Option<(Option<String>, CredentialSource)> {
+        let misplaced = [
+            ("user", "remove `user` and set `token_env` or `token_file`"),
+            ("password_env", "write `token_env` instead"),
+            ("password_file", "write `token_file` instead"),
+        ];
+        let misplaced_ok = self.misplaced_admin_keys(fields, kind, &misplaced, "a token alone");
+        let source = self.credential_source(fields, "token", !misplaced_ok);
+        if !misplaced_ok {
+            return None;
+        }
+        Some((None, source?))
+    }
+
+    /// Reads the admin of a target that signs in with a user name and a password.
+    fn password_admin(
+        &mut self,
+        fields: &Fields<'_>,
+        kind: Option<&str>,
+    ) -> Option<(Option<String>, CredentialSource)> {
+        let misplaced = [
+            ("token_env", "write `password_env` instead"),
+            ("token_file", "write `password_file` instead"),
+        ];
+        let misplaced_ok =
+            self.misplaced_admin_keys(fields, kind, &misplaced, "`user` and a password");
         let user = self
-            .required(&fields, "user")
+            .required(fields, "user")
             .and_then(|value| self.text(value, &fields.path_of("user")));
+        let source = self.credential_source(fields, "password", !misplaced_ok);
+        if !misplaced_ok {
+            return None;
+        }
+        Some((Some(user?), source?))
+    }
 
-        let source = match (fields.entry("password_env"), fields.entry("password_file")) {
+    /// Reports each key of `misplaced` that is set, as a key that does not apply to `kind`.
+    /// Returns whether none is set. Each entry pairs a key with the fix, and `signs_in_with`
+    /// says what the kind's admin signs in with.
+    fn misplaced_admin_keys(
+        &mut self,
+        fields: &Fields<'_>,
+        kind: Option<&str>,
+        misplaced: &[(&str, &str)],
+        signs_in_with: &str,
+    ) -> bool {
+        let mut none_set = true;
+        for (name, fix) in misplaced {
+            let Some((key, _)) = fields.entry(name) else {
+                continue;
+            };
+            none_set = false;
+            // Without a known kind the target already has an error, and the form was chosen
+            // from the keys, so there is nothing to point to.
+            let Some(kind) = kind else {
+                continue;
+            };
+            self.error(
+                key.loc,
+                ErrorKind::UnknownKey,
+                format!(
+                    "`{name}` does not apply to {} `{kind}` target",
+                    values::article(kind)
+                ),
+                Some(format!(
+                    "{} `{kind}` admin signs in with {signs_in_with}, so {fix}",
+                    values::article(kind)
+                )),
+            );
+        }
+        none_set
+    }
+
+    /// Reads the source of the admin credential from exactly one of `NOUN_env` and `NOUN_file`.
+    /// A missing source is not reported when `quiet_missing` is set, because a key of the other
+    /// form already has an error that names the right key.
+    fn credential_source(
+        &mut self,
+        fields: &Fields<'_>,
+        noun: &str,
+        quiet_missing: bool,
+    ) -> Option<CredentialSource> {
+        let env_key = format!("{noun}_env");
+        let file_key = format!("{noun}_file");
+        match (fields.entry(&env_key), fields.entry(&file_key)) {
             (Some((_, env)), None) => {
-                let name = self.text(env, &fields.path_of("password_env"));
+                let name = self.text(env, &fields.path_of(&env_key));
                 name.and_then(|name| match values::env_var(&name) {
                     Ok(()) => Some(CredentialSource::Env(name)),
                     Err(problem) => {
@@ -148,38 +307,31 @@ impl Cx<'_> {
                 })
             }
             (None, Some((_, file))) => self
-                .path(file, &fields.path_of("password_file"))
+                .path(file, &fields.path_of(&file_key))
                 .map(CredentialSource::File),
             (Some(_), Some((second, _))) => {
                 self.error(
                     second.loc,
                     ErrorKind::Conflict,
-                    format!(
-                        "`{}` sets both `password_env` and `password_file`",
-                        fields.path
-                    ),
+                    format!("`{}` sets both `{env_key}` and `{file_key}`", fields.path),
                     Some("keep exactly one of them".to_owned()),
                 );
                 None
             }
+            (None, None) if quiet_missing => None,
             (None, None) => {
                 self.error(
                     fields.anchor,
                     ErrorKind::MissingKey,
-                    format!(
-                        "missing `password_env` or `password_file` in `{}`",
-                        fields.path
-                    ),
-                    Some(
-                        "the admin password is read from an environment variable \
-                         (`password_env`) or a file (`password_file`)"
-                            .to_owned(),
-                    ),
+                    format!("missing `{env_key}` or `{file_key}` in `{}`", fields.path),
+                    Some(format!(
+                        "the admin {noun} is read from an environment variable (`{env_key}`) \
+                         or a file (`{file_key}`)"
+                    )),
                 );
                 None
             }
-        };
-        Some((user?, source?))
+        }
     }
 
     fn unmanaged(&mut self, node: &Node, parent: &Fields<'_>) -> Option<UnmanagedPolicy> {
