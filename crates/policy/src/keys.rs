@@ -15,8 +15,8 @@ pub(crate) const TARGET: &[&str] = &[
     "verify_window",
     "unmanaged",
 ];
-/// `targets.<id>.admin`. A `postgres` target reads `user` and one `password_*` key, an
-/// `openbao` target one `token_*` key; the checker rejects the keys of the other kind.
+/// `targets.<id>.admin`. A `postgres` target reads `user` and one `password_*` key, and an
+/// `openbao` target one `token_*` key. The checker rejects the keys of the other kind.
 pub(crate) const ADMIN: &[&str] = &[
     "user",
     "password_env",

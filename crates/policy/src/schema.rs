@@ -61,7 +61,7 @@ struct Target {
     endpoint: String,
     /// The database the connector works in, where the kind has one. Not valid for `openbao`.
     database: Option<String>,
-    /// The path of the AppRole auth method on an `openbao` target. Defaults to `approle`; not
+    /// The path of the AppRole auth method on an `openbao` target. Defaults to `approle`. Not
     /// valid for other kinds.
     #[schemars(regex(pattern = "BAO_PATH_PATTERN"))]
     auth_mount: Option<String>,
@@ -156,7 +156,7 @@ struct Account {
     target: String,
     /// The account's name on the target: for `postgres`, a role name matching
     /// `^[a-z_][a-z0-9_]{0,62}$`, and for `openbao`, an AppRole role name matching
-    /// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`.
+    /// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$` that ends with a letter, digit or `_`.
     role: String,
     /// The exact set of entitlements; anything else found on the target is revoked.
     entitlements: Option<Vec<Entitlement>>,
@@ -164,7 +164,7 @@ struct Account {
     credential: Option<Credential>,
     /// Limits on the account's sessions.
     sessions: Option<Sessions>,
-    /// The handling of objects the account owns when it is deleted. Defaults to `refuse`; not
+    /// The handling of objects the account owns when it is deleted. Defaults to `refuse`. Not
     /// valid for `openbao`, whose AppRole roles own no objects.
     owned_objects: Option<OwnedObjects>,
 }
@@ -206,7 +206,7 @@ struct Privilege {
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct AttachedPolicy {
-    /// The policy's name. `root` is rejected: attach policies that allow only what is needed.
+    /// The policy's name. `root` is rejected, so attach policies that allow only what is needed.
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_.-]*$"))]
     policy: String,
 }
@@ -220,7 +220,7 @@ struct Credential {
     /// Rotate once the credential is older than this. For `openbao`, also the secret ID's TTL.
     #[schemars(regex(pattern = "DURATION_PATTERN"))]
     max_age: Option<String>,
-    /// How many logins a secret ID allows, 0 for no limit; only for `openbao`.
+    /// How many logins a secret ID allows, with 0 for no limit. Only for `openbao`.
     max_uses: Option<u32>,
     /// The store that a new value is delivered to.
     deliver_to: DeliverTo,

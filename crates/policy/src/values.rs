@@ -150,18 +150,24 @@ pub(crate) fn account_name(kind: &str, text: &str, usage: NameUse) -> Result<(),
     Ok(())
 }
 
-/// Checks an AppRole role name against `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`. OpenBao itself
-/// accepts more, but names outside this set need escaping in API paths.
+/// Checks an AppRole role name against `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`, ending with a
+/// letter, digit or `_`. The AppRole API that OpenBao forked from Vault routes `role/NAME` only
+/// for names matching `\w([\w.-]*\w)?`, so a name ending in `.` or `-` could not be addressed.
 fn approle_name(text: &str) -> Result<(), Problem> {
     let mut chars = text.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let last_ok = text
+        .chars()
+        .last()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if first_ok && rest_ok && text.len() <= 128 {
+    if first_ok && last_ok && rest_ok && text.len() <= 128 {
         Ok(())
     } else {
         Err(Problem::new(
             format!("invalid role name `{text}` for an `openbao` target"),
-            "approle role names match `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`",
+            "approle role names match `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$` and end with a \
+             letter, digit or `_`",
         ))
     }
 }
@@ -646,6 +652,10 @@ mod tests {
         assert!(account_name(OPENBAO, "_billing", NameUse::Account).is_err());
         assert!(account_name(OPENBAO, "billing worker", NameUse::Account).is_err());
         assert!(account_name(OPENBAO, "billing/worker", NameUse::Account).is_err());
+        assert!(account_name(OPENBAO, "billing-", NameUse::Account).is_err());
+        assert!(account_name(OPENBAO, "billing.", NameUse::Account).is_err());
+        assert!(account_name(OPENBAO, "b", NameUse::Account).is_ok());
+        assert!(account_name(OPENBAO, "billing_", NameUse::Account).is_ok());
     }
 
     #[test]

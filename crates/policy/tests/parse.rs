@@ -1775,7 +1775,7 @@ identities:
     assert_errors(
         source,
         r#"policy.yaml:15:15: error: invalid role name `-billing/worker` for an `openbao` target
-  help: approle role names match `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`"#,
+  help: approle role names match `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$` and end with a letter, digit or `_`"#,
     );
 }
 

@@ -2,10 +2,11 @@
 
 #![allow(clippy::panic, reason = "a test fails by panicking")]
 
-use enact_policy::json_schema;
+use enact_policy::{json_schema, parse_policy, ParseOptions};
 use serde_json::{json, Value};
 
-/// Builds the JSON form of `valid.yaml`, which the parser accepts.
+/// Builds the JSON form of `valid.yaml` with an OpenBao target and vault sinks added, which the
+/// parser accepts.
 fn valid_document() -> Value {
     json!({
         "version": 1,
@@ -23,6 +24,13 @@ fn valid_document() -> Value {
                 "kind": "postgres",
                 "endpoint": "[::1]:55433",
                 "admin": { "user": "enact_admin", "password_file": "secrets/admin.pw" }
+            },
+            "bao-main": {
+                "kind": "openbao",
+                "endpoint": "http://127.0.0.1:58200",
+                "auth_mount": "machines/approle",
+                "admin": { "token_env": "ENACT_BAO_TOKEN" },
+                "unmanaged": { "ignore": ["legacy-*"] }
             }
         },
         "identities": {
@@ -51,7 +59,45 @@ fn valid_document() -> Value {
                         },
                         "owned_objects": { "reassign_to": "app_owner" }
                     },
-                    { "target": "pg-reports", "role": "billing_reports" }
+                    { "target": "pg-reports", "role": "billing_reports" },
+                    {
+                        "target": "bao-main",
+                        "role": "billing-worker",
+                        "entitlements": [
+                            { "policy": "billing-read" },
+                            { "policy": "kv.apps-billing" }
+                        ],
+                        "credential": {
+                            "kind": "secret_id",
+                            "max_age": "30d",
+                            "max_uses": 0,
+                            "deliver_to": {
+                                "vault": {
+                                    "target": "bao-main",
+                                    "mount": "kv/apps",
+                                    "path": "billing/secret-id"
+                                }
+                            }
+                        },
+                        "sessions": { "max_lifetime": "8h", "idle_limit": "30m" }
+                    }
+                ]
+            },
+            "report-runner": {
+                "owner": "data-team",
+                "purpose": "renders reports",
+                "state": "active",
+                "accounts": [
+                    {
+                        "target": "pg-main",
+                        "role": "report_runner",
+                        "credential": {
+                            "kind": "password",
+                            "deliver_to": {
+                                "vault": { "target": "bao-main", "path": "apps/reports/pg" }
+                            }
+                        }
+                    }
                 ]
             },
             "old.exporter": {
@@ -91,6 +137,35 @@ fn edited(pointer: &str, edit: impl FnOnce(&mut Value)) -> Value {
     document
 }
 
+/// Parses `document`, written as JSON (which is YAML), with the policy parser.
+fn parser_accepts(document: &Value) -> Result<(), String> {
+    let options = ParseOptions {
+        known_kinds: vec!["postgres".to_owned(), "openbao".to_owned()],
+        ..ParseOptions::default()
+    };
+    let text = serde_json::to_string_pretty(document).map_err(|error| error.to_string())?;
+    parse_policy(&text, &options)
+        .map(|_| ())
+        .map_err(|errors| errors.to_string())
+}
+
+/// Asserts that the schema and the parser both reject every document in `cases`.
+fn assert_rejected(cases: &[Value]) {
+    let validator = validator();
+    for document in cases {
+        assert!(!validator.is_valid(document), "schema accepted: {document}");
+        assert!(
+            parser_accepts(document).is_err(),
+            "parser accepted: {document}"
+        );
+    }
+}
+
+#[test]
+fn valid_document_parses() {
+    assert_eq!(parser_accepts(&valid_document()), Ok(()));
+}
+
 #[test]
 fn schema_is_valid_draft07() {
     assert!(jsonschema::meta::is_valid(&json_schema()));
@@ -109,7 +184,6 @@ fn valid_policy_matches_schema() {
 
 #[test]
 fn unknown_keys_fail_schema() {
-    let validator = validator();
     let cases = [
         edited("", |root| root["extra"] = json!(1)),
         edited("/targets/pg-main/admin", |admin| {
@@ -124,14 +198,11 @@ fn unknown_keys_fail_schema() {
             |entitlement| entitlement["on"] = json!("table public.x"),
         ),
     ];
-    for document in &cases {
-        assert!(!validator.is_valid(document), "accepted: {document}");
-    }
+    assert_rejected(&cases);
 }
 
 #[test]
 fn invalid_values_fail_schema() {
-    let validator = validator();
     let cases = [
         edited("/version", |version| *version = json!(2)),
         edited("/targets/pg-main/admin", |admin| {
@@ -167,7 +238,93 @@ fn invalid_values_fail_schema() {
             *glob = json!("legacy_[ab]")
         }),
     ];
-    for document in &cases {
-        assert!(!validator.is_valid(document), "accepted: {document}");
-    }
+    assert_rejected(&cases);
+}
+
+/// The account on `bao-main` in the valid document.
+const BAO_ACCOUNT: &str = "/identities/billing-worker/accounts/2";
+/// The vault sink of the account on `bao-main`.
+const BAO_SINK: &str = "/identities/billing-worker/accounts/2/credential/deliver_to";
+
+#[test]
+fn kind_rules_fail_schema() {
+    let cases = [
+        edited("/targets/bao-main/admin", |admin| {
+            admin["user"] = json!("enact_admin")
+        }),
+        edited("/targets/bao-main/admin", |admin| {
+            *admin = json!({ "password_env": "ENACT_BAO_PASSWORD" })
+        }),
+        edited("/targets/bao-main/admin", |admin| {
+            admin["token_file"] = json!("secrets/bao.token")
+        }),
+        edited("/targets/bao-main/admin", |admin| *admin = json!({})),
+        edited("/targets/pg-main/admin", |admin| {
+            *admin = json!({ "user": "enact_admin", "token_env": "ENACT_PG_TOKEN" })
+        }),
+        edited("/targets/pg-reports/admin", |admin| {
+            *admin = json!({ "password_file": "secrets/admin.pw" })
+        }),
+        edited("/targets/bao-main/endpoint", |endpoint| {
+            *endpoint = json!("127.0.0.1:58200")
+        }),
+        edited("/targets/bao-main/endpoint", |endpoint| {
+            *endpoint = json!("http://127.0.0.1:58200/v1")
+        }),
+        edited("/targets/pg-main/endpoint", |endpoint| {
+            *endpoint = json!("http://127.0.0.1:55432")
+        }),
+        edited("/targets/bao-main", |target| {
+            target["database"] = json!("appdb")
+        }),
+        edited("/targets/pg-main", |target| {
+            target["auth_mount"] = json!("approle")
+        }),
+        edited("/targets/bao-main/auth_mount", |mount| {
+            *mount = json!("/approle")
+        }),
+    ];
+    assert_rejected(&cases);
+}
+
+#[test]
+fn openbao_accounts_fail_schema() {
+    let cases = [
+        edited(&format!("{BAO_ACCOUNT}/entitlements/0"), |entitlement| {
+            *entitlement = json!({ "policy": "Billing-Read" })
+        }),
+        edited(&format!("{BAO_ACCOUNT}/entitlements/0"), |entitlement| {
+            entitlement["member_of"] = json!("app_readers")
+        }),
+        edited(&format!("{BAO_ACCOUNT}/credential/kind"), |kind| {
+            *kind = json!("token")
+        }),
+        edited(&format!("{BAO_ACCOUNT}/credential/max_uses"), |uses| {
+            *uses = json!(-1)
+        }),
+        edited(&format!("{BAO_ACCOUNT}/credential/max_uses"), |uses| {
+            *uses = json!("3")
+        }),
+        edited(BAO_SINK, |sink| sink["file"] = json!("secrets/b.secret-id")),
+        edited(BAO_SINK, |sink| *sink = json!({})),
+        edited(&format!("{BAO_SINK}/vault/path"), |path| {
+            *path = json!("/billing/secret-id")
+        }),
+        edited(&format!("{BAO_SINK}/vault/path"), |path| {
+            *path = json!("billing/../sys")
+        }),
+        edited(&format!("{BAO_SINK}/vault/path"), |path| {
+            *path = json!("billing/secret-id/")
+        }),
+        edited(&format!("{BAO_SINK}/vault/mount"), |mount| {
+            *mount = json!("./kv")
+        }),
+        edited(&format!("{BAO_SINK}/vault"), |vault| {
+            vault.as_object_mut().map(|map| map.remove("path"));
+        }),
+        edited(&format!("{BAO_SINK}/vault"), |vault| {
+            vault["value"] = json!("x")
+        }),
+    ];
+    assert_rejected(&cases);
 }
