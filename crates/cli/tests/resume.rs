@@ -171,3 +171,106 @@ async fn killed_apply_resumes_cleanly() {
         kill_and_resume(point, kill_at).await;
     }
 }
+
+/// Identities in the rotation test; each needs one rotation that ends older sessions.
+const ROTATIONS: usize = 60;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_rotation_resumes_cleanly() {
+    let ws = Workspace::new();
+    let names: Vec<String> = (0..ROTATIONS).map(|i| format!("r{i:03}")).collect();
+    let identities: Vec<String> = names
+        .iter()
+        .map(|name| {
+            identity(
+                name,
+                "active",
+                &ws.role(name),
+                &format!(
+                    "{}sessions: {{ max_lifetime: 8h, idle_limit: 1h, end_on_rotation: true }}\n",
+                    credential(&ws.sink(name), "90d")
+                ),
+            )
+        })
+        .collect();
+    ws.write_policy(&identities);
+    ws.enact(&["apply"]).await.expect_code(0);
+    let old: Vec<String> = names.iter().map(|name| ws.sink_value(name)).collect();
+    for name in &names {
+        ws.age_credential(&ws.role(name), 100).await;
+    }
+    let records_before = log_line_count(&ws);
+
+    let mut child = ws.command(&["apply"]).spawn().expect("start enact apply");
+    let kill_at = records_before + ROTATIONS / 2;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the apply") {
+            panic!("the apply ended with {status} before the evidence log reached {kill_at} lines");
+        }
+        if log_line_count(&ws) >= kill_at {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the apply made no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.start_kill().expect("send SIGKILL");
+    let status = child.wait().await.expect("wait for the killed apply");
+    assert_eq!(
+        status.code(),
+        None,
+        "the apply was not killed but exited with {status}"
+    );
+
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let outcome = ws.enact(&["apply"]).await;
+        if outcome.code == Some(0) {
+            break;
+        }
+        assert!(
+            attempts < 5,
+            "apply still fails after {attempts} attempts\n{outcome}"
+        );
+    }
+
+    for (name, old) in names.iter().zip(&old) {
+        let role = ws.role(name);
+        let new = ws.sink_value(name);
+        assert_ne!(&new, old, "`{role}` was not rotated");
+        if let Err(error) = ws.pg.client_as(&role, &new).await {
+            panic!("`{role}` cannot log in with its sink's password: {error}");
+        }
+        assert!(
+            ws.pg.client_as(&role, old).await.is_err(),
+            "`{role}` still accepts its old password"
+        );
+        assert!(
+            !ws.path(&format!("secrets/{name}.pw.pending")).exists(),
+            "`{role}` has a staged value left"
+        );
+        assert!(
+            !ws.path(&format!("secrets/{name}.pw.previous")).exists(),
+            "`{role}` has a previous value left"
+        );
+    }
+    ws.enact(&["plan"]).await.expect_code(0);
+    ws.enact(&["evidence", "verify"]).await.expect_code(0);
+    let records = ws.evidence().await;
+    let mut verified: BTreeMap<String, usize> = BTreeMap::new();
+    for record in action_records(&records) {
+        if record_verdict(record) == "verified"
+            && record["action"]["kind"]["kind"] == "rotate_credential"
+        {
+            let id = record["action"]["id"].as_str().unwrap_or("").to_string();
+            *verified.entry(id).or_default() += 1;
+        }
+    }
+    let repeated: Vec<_> = verified.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "rotations verified more than once: {repeated:?}"
+    );
+    assert_eq!(verified.len(), ROTATIONS, "verified rotations");
+}

@@ -86,7 +86,7 @@ async fn server_change_makes_plan_stale() {
         &first,
         &credential(&ws.sink("first"), "90d"),
     );
-    ws.write_policy(&[first_identity.clone()]);
+    ws.write_policy(std::slice::from_ref(&first_identity));
     ws.enact(&["apply"]).await.expect_code(0);
 
     ws.write_policy(&[
@@ -119,4 +119,31 @@ async fn server_change_makes_plan_stale() {
         ws.table_privileges(&first, &table).await,
         vec!["SELECT".to_string()]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ignored_role_keeps_plan_fresh() {
+    let server = PrivateServer::start();
+    let ws = Workspace::on_private(&server);
+    let role = ws.role("svc");
+    let text = format!(
+        "version: 1\n{}identities:\n{}",
+        ws.target_yaml(
+            &ws.pg.endpoint(),
+            "2s",
+            &format!("{{ action: report, ignore: [\"{}_other_*\"] }}", ws.prefix)
+        ),
+        identity("svc", "active", &role, &credential(&ws.sink("svc"), "90d"))
+    );
+    ws.write_policy_text(&text);
+    let plan_file = ws.path("plan.json");
+    let plan_path = plan_file.to_str().expect("a UTF-8 path");
+    ws.enact(&["plan", "--out", plan_path]).await.expect_code(2);
+
+    // Another application creates its own role, which the policy ignores by pattern.
+    ws.create_role(&ws.role("other_app"), "LOGIN").await;
+
+    let applied = ws.enact(&["apply", plan_path]).await;
+    applied.expect_code(0);
+    assert_eq!(ws.role_login(&role).await, Some(true));
 }
