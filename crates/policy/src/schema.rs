@@ -156,7 +156,7 @@ struct Account {
     target: String,
     /// The account's name on the target: for `postgres`, a role name matching
     /// `^[a-z_][a-z0-9_]{0,62}$`, and for `openbao`, an AppRole role name matching
-    /// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$` that ends with a letter, digit or `_`.
+    /// `^[a-z0-9][a-z0-9_.-]{0,127}$` that ends with a letter, digit or `_`.
     role: String,
     /// The exact set of entitlements; anything else found on the target is revoked.
     entitlements: Option<Vec<Entitlement>>,

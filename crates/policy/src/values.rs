@@ -150,26 +150,40 @@ pub(crate) fn account_name(kind: &str, text: &str, usage: NameUse) -> Result<(),
     Ok(())
 }
 
-/// Checks an AppRole role name against `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`, ending with a
-/// letter, digit or `_`. The AppRole API that OpenBao forked from Vault routes `role/NAME` only
-/// for names matching `\w([\w.-]*\w)?`, so a name ending in `.` or `-` could not be addressed.
+/// Checks an AppRole role name: lower-case letters, digits, `_`, `.` and `-`, starting with a
+/// letter or digit, ending with a letter, digit or `_`, at most 128 characters. The AppRole API
+/// that OpenBao forked from Vault routes `role/NAME` only for names matching `\w([\w.-]*\w)?`,
+/// and stores new role names in lower case, so a declared upper-case name would never equal the
+/// name read back.
 fn approle_name(text: &str) -> Result<(), Problem> {
-    let mut chars = text.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let last_ok = text
-        .chars()
-        .last()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if first_ok && last_ok && rest_ok && text.len() <= 128 {
-        Ok(())
-    } else {
-        Err(Problem::new(
-            format!("invalid role name `{text}` for an `openbao` target"),
-            "approle role names match `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$` and end with a \
-             letter, digit or `_`",
-        ))
+    let valid = |name: &str| {
+        let mut chars = name.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let last_ok = name
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        let rest_ok = chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
+        first_ok && last_ok && rest_ok && name.len() <= 128
+    };
+    if valid(text) {
+        return Ok(());
     }
+    let lower = text.to_ascii_lowercase();
+    if valid(&lower) {
+        return Err(Problem::new(
+            format!("role name `{text}` for an `openbao` target is not lower case"),
+            format!("openbao stores approle role names in lower case, so write `{lower}`"),
+        ));
+    }
+    Err(Problem::new(
+        format!("invalid role name `{text}` for an `openbao` target"),
+        "approle role names match `^[a-z0-9][a-z0-9_.-]{0,127}$` and end with a letter, digit \
+         or `_`",
+    ))
 }
 
 /// Checks the endpoint of a target of `kind`: an `http://` or `https://` URL for OpenBao, and
@@ -645,17 +659,30 @@ mod tests {
     #[test]
     fn approle_role_names_are_checked() {
         assert!(account_name(OPENBAO, "billing-worker", NameUse::Account).is_ok());
-        assert!(account_name(OPENBAO, "Billing.Worker_2", NameUse::Account).is_ok());
+        assert!(account_name(OPENBAO, "billing.worker_2", NameUse::Account).is_ok());
+        assert!(account_name(OPENBAO, "b", NameUse::Account).is_ok());
+        assert!(account_name(OPENBAO, "billing_", NameUse::Account).is_ok());
         assert!(account_name(OPENBAO, &"a".repeat(128), NameUse::Account).is_ok());
         assert!(account_name(OPENBAO, &"a".repeat(129), NameUse::Account).is_err());
         assert!(account_name(OPENBAO, "-billing", NameUse::Account).is_err());
         assert!(account_name(OPENBAO, "_billing", NameUse::Account).is_err());
-        assert!(account_name(OPENBAO, "billing worker", NameUse::Account).is_err());
-        assert!(account_name(OPENBAO, "billing/worker", NameUse::Account).is_err());
         assert!(account_name(OPENBAO, "billing-", NameUse::Account).is_err());
         assert!(account_name(OPENBAO, "billing.", NameUse::Account).is_err());
-        assert!(account_name(OPENBAO, "b", NameUse::Account).is_ok());
-        assert!(account_name(OPENBAO, "billing_", NameUse::Account).is_ok());
+        assert!(account_name(OPENBAO, "billing worker", NameUse::Account).is_err());
+        assert!(account_name(OPENBAO, "billing/worker", NameUse::Account).is_err());
+    }
+
+    #[test]
+    fn approle_upper_case_suggests_lower() {
+        let problem = account_name(OPENBAO, "Billing.Worker", NameUse::Account).err();
+        assert_eq!(
+            problem.as_ref().map(|problem| problem.message.as_str()),
+            Some("role name `Billing.Worker` for an `openbao` target is not lower case")
+        );
+        assert_eq!(
+            problem.and_then(|problem| problem.help).as_deref(),
+            Some("openbao stores approle role names in lower case, so write `billing.worker`")
+        );
     }
 
     #[test]

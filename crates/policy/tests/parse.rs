@@ -1201,7 +1201,13 @@ fn report_renders_each_error_once() {
 
 #[test]
 fn every_prefix_gives_located_errors() {
-    let source = format!("{VALID}# é ü\n");
+    assert_prefixes_located(VALID);
+    assert_prefixes_located(MIXED);
+}
+
+/// Parses every prefix of `policy` and checks that each error lies inside the prefix.
+fn assert_prefixes_located(policy: &str) {
+    let source = format!("{policy}# é ü\n");
     for (end, _) in source.char_indices() {
         let prefix = &source[..end];
         let Err(all) = parse_policy(prefix, &options()) else {
@@ -1377,7 +1383,7 @@ fn openbao_settings_hold_only_set_keys() {
     assert_eq!(runner.state, LifecycleState::Disabled);
 
     let edge = &runner.accounts[0];
-    assert_eq!(edge.name, "Report.Runner_2");
+    assert_eq!(edge.name, "report.runner_2");
     assert!(edge.entitlements.is_empty());
     assert_eq!(
         edge.credential
@@ -1771,11 +1777,20 @@ identities:
     accounts:
       - target: bao-main
         role: -billing/worker
+  report-runner:
+    owner: data-team
+    purpose: renders reports
+    state: active
+    accounts:
+      - target: bao-main
+        role: Report-Runner
 "#;
     assert_errors(
         source,
         r#"policy.yaml:15:15: error: invalid role name `-billing/worker` for an `openbao` target
-  help: approle role names match `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$` and end with a letter, digit or `_`"#,
+  help: approle role names match `^[a-z0-9][a-z0-9_.-]{0,127}$` and end with a letter, digit or `_`
+policy.yaml:22:15: error: role name `Report-Runner` for an `openbao` target is not lower case
+  help: openbao stores approle role names in lower case, so write `report-runner`"#,
     );
 }
 
