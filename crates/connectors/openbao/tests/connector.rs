@@ -491,7 +491,7 @@ async fn deleted_role_is_gone() {
         .unwrap();
     assert!(connector.read_account(&role).await.unwrap().is_none());
     assert!(!connector
-        .observe(&[role.clone()])
+        .observe(std::slice::from_ref(&role))
         .await
         .unwrap()
         .accounts
