@@ -7,6 +7,7 @@ use enact_evidence::{EvidenceLog, Keys};
 use enact_execute::{EvidenceWriter, SinkResolver};
 use enact_model::policy::CredentialSource;
 use enact_model::{FingerprintKey, Policy, Secret, SinkRef, Target, TargetId};
+use enact_openbao::{KvSink, OpenBaoConnector};
 use enact_policy::{parse_policy, ParseOptions};
 use enact_postgres::PostgresConnector;
 use enact_sink_file::FileSink;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The connector kinds this build can connect to.
-pub const KNOWN_KINDS: &[&str] = &["postgres"];
+pub const KNOWN_KINDS: &[&str] = &["postgres", "openbao"];
 
 /// A policy file that failed its checks. Its diagnostics are already printed.
 #[derive(Debug, thiserror::Error)]
@@ -119,15 +120,14 @@ pub fn admin_credential(target: &Target, key: &FingerprintKey) -> Result<Secret>
         CredentialSource::Env(name) => match std::env::var(name) {
             Ok(value) => Ok(Secret::new(value, key)),
             Err(_) => bail!(
-                "environment variable `{name}` is not set; it must hold the admin password of target `{}` (targets.{}.admin.password_env in the policy)",
-                target.id,
+                "environment variable `{name}` is not set; it must hold the admin credential of target `{}`, as the policy's `admin` section of that target says",
                 target.id
             ),
         },
         CredentialSource::File(path) => {
             let text = fs::read_to_string(path).map_err(|error| {
                 anyhow!(
-                    "failed to read the admin password of target `{}` from `{}`: {error}",
+                    "failed to read the admin credential of target `{}` from `{}`: {error}",
                     target.id,
                     path.display()
                 )
@@ -151,6 +151,10 @@ pub fn connectors(
                 PostgresConnector::new(target, secret, key.clone())
                     .map_err(|e| anyhow!("target `{id}`: {e}"))?,
             ),
+            "openbao" => Arc::new(
+                OpenBaoConnector::new(target, secret, key.clone())
+                    .map_err(|e| anyhow!("target `{id}`: {e}"))?,
+            ),
             other => bail!(
                 "target `{id}` has kind `{other}`, which this build of enact cannot connect to"
             ),
@@ -160,17 +164,45 @@ pub fn connectors(
     Ok(out)
 }
 
-/// Opens sinks by their reference.
-pub struct Sinks;
+/// Opens sinks by their reference. Vault sinks write with the admin token of the OpenBao
+/// target they name.
+pub struct Sinks {
+    vaults: BTreeMap<TargetId, (String, Secret)>,
+}
+
+impl Sinks {
+    /// Collects the endpoint and token of every OpenBao target in the policy.
+    pub fn new(policy: &Policy, key: &FingerprintKey) -> Result<Sinks> {
+        let mut vaults = BTreeMap::new();
+        for (id, target) in &policy.targets {
+            if target.kind == "openbao" {
+                vaults.insert(
+                    id.clone(),
+                    (target.endpoint.clone(), admin_credential(target, key)?),
+                );
+            }
+        }
+        Ok(Sinks { vaults })
+    }
+}
 
 impl SinkResolver for Sinks {
     fn open(&self, sink: &SinkRef) -> Result<Box<dyn Sink>, ConnectorError> {
         match sink {
             SinkRef::File { path } => Ok(Box::new(FileSink::new(path.clone()))),
-            SinkRef::Vault { target, .. } => Err(ConnectorError::new(
-                enact_connector::ErrorKind::Invalid,
-                format!("vault sinks on target `{target}` are not supported by this build"),
-            )),
+            SinkRef::Vault {
+                target,
+                mount,
+                path,
+            } => {
+                let (endpoint, token) = self.vaults.get(target).ok_or_else(|| {
+                    ConnectorError::new(
+                        enact_connector::ErrorKind::Invalid,
+                        format!("vault sink names target `{target}`, which is not an OpenBao target of the policy"),
+                    )
+                })?;
+                Ok(Box::new(KvSink::new(endpoint, token.clone(), mount, path)?))
+            }
         }
     }
 }

@@ -87,7 +87,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     let mut executor = Executor {
         policy: policy.clone(),
         connectors: connectors.clone(),
-        sinks: Arc::new(Sinks),
+        sinks: Arc::new(Sinks::new(&policy, &key)?),
         store: store.clone(),
         evidence: evidence.clone(),
         key,
