@@ -22,9 +22,11 @@ build:
 
 services:
 	bash scripts/pg.sh start
+	bash scripts/bao.sh start
 
 stop:
 	bash scripts/pg.sh stop
+	bash scripts/bao.sh stop
 
 ## Benchmarks are not tests; see docs/benchmarks.md.
 bench:
