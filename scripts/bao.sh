@@ -165,9 +165,14 @@ EOF
 cmd_start() {
     local pid
     pid=$(running_pid)
-    if [ -n "$pid" ]; then
+    if [ -n "$pid" ] && [ -f "$ENV_FILE" ]; then
         log "OpenBao already runs on $(current_addr), pid $pid, env in $ENV_FILE"
         return
+    fi
+    if [ -n "$pid" ]; then
+        # A server without an env file never finished provisioning, and its data is in memory only.
+        log "OpenBao (pid $pid) runs without an env file, so it is restarted"
+        cmd_stop
     fi
     command -v curl >/dev/null || die "curl is missing: apt-get install curl"
     ensure_installed

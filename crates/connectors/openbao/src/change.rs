@@ -222,7 +222,7 @@ impl OpenBaoConnector {
             .api
             .send(Method::POST, destroy_path, Some(&body))
             .await?;
-        // A secret ID destroyed or expired since the listing answers 500 "failed to find
+        // A secret ID destroyed or expired since the listing gets 500 "failed to find
         // accessor entry" (OpenBao 2.7); that is the outcome wanted.
         let gone = reply.status == StatusCode::NOT_FOUND
             || error_detail(&reply.body).contains("failed to find accessor entry");
@@ -334,7 +334,7 @@ impl OpenBaoConnector {
         check_role_name(account)?;
         // A role owns nothing in OpenBao, so both rules for owned objects have nothing to do.
         tracing::debug!(target = %self.target, account, owned = ?owned, "owned objects do not apply to AppRole roles");
-        // Deleting a role that does not exist answers 204 as well. Its secret IDs go with it;
+        // Deleting a role that does not exist returns 204 as well. Its secret IDs go with it;
         // tokens already issued stay valid until revoked or expired.
         self.api.delete(&role_path(&self.mount, account)).await?;
         tracing::debug!(target = %self.target, account, "role deleted");

@@ -29,7 +29,7 @@ pub(crate) enum ApiError {
     /// The request could not be sent or its response not read.
     #[error("request failed: {0}")]
     Transport(#[source] reqwest::Error),
-    /// The server answered with an error status.
+    /// The server returned an error status.
     #[error("HTTP {status}: {detail}")]
     Status { status: StatusCode, detail: String },
 }
@@ -298,7 +298,7 @@ pub(crate) fn classify(status: StatusCode) -> ErrorKind {
 /// The server's error messages from a response body, on one line.
 pub(crate) fn error_detail(body: &Value) -> String {
     let mut messages = string_list(&body["errors"]);
-    // A few endpoints answer 404 with `data.error` instead of `errors`.
+    // A few endpoints return 404 with `data.error` instead of `errors`.
     if let Some(message) = body["data"]["error"].as_str() {
         messages.push(message.to_string());
     }

@@ -154,7 +154,7 @@ impl KvSink {
             Some(number) => format!("{}?version={number}", self.data_path(secret)),
             None => self.data_path(secret),
         };
-        // A deleted or destroyed version answers 404 with its metadata in the body.
+        // Reading a deleted or destroyed version returns 404 with its metadata in the body.
         let Some(data) = api.read(&path).await? else {
             return Ok(None);
         };

@@ -357,7 +357,7 @@ impl OpenBaoConnector {
         }
         let detail = error_detail(&reply.body);
         if reply.status == StatusCode::BAD_REQUEST {
-            // OpenBao 2.7 answers a wrong role ID or secret ID alike.
+            // OpenBao 2.7 returns the same error for a wrong role ID and a wrong secret ID.
             if detail.contains("invalid role or secret ID") {
                 return LoginProbe::Rejected(Rejection::InvalidCredential);
             }

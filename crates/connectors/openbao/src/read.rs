@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// `secret_id_bound_cidrs` fails with HTTP 400 "source address ... unauthorized by CIDR
 /// restrictions on the role", after the secret ID itself has been checked. No TCP client can
 /// have the IPv4 limited-broadcast address as its source, and no IPv6 address falls in an IPv4
-/// block, so this one block makes every login fail while the role, its secret IDs and its
+/// block. So this one block makes every login fail, while the role, its secret IDs and its
 /// settings stay as they are.
 pub const LOGIN_DISABLED_CIDR: &str = "255.255.255.255/32";
 
@@ -112,7 +112,7 @@ async fn lookup_secret_id(
 ) -> Result<Option<SecretIdFacts>, ConnectorError> {
     let body = json!({ "secret_id_accessor": accessor });
     let reply = api.send(Method::POST, lookup_path, Some(&body)).await?;
-    // An accessor destroyed after the listing answers 404 ("failed to find accessor entry").
+    // An accessor destroyed after the listing gets 404 ("failed to find accessor entry").
     if reply.status == StatusCode::NOT_FOUND || reply.status == StatusCode::NO_CONTENT {
         return Ok(None);
     }
@@ -183,7 +183,7 @@ async fn lookup_token(
     let reply = api
         .send(Method::POST, "auth/token/lookup-accessor", Some(&body))
         .await?;
-    // A token revoked or expired after the listing answers 400 "invalid accessor".
+    // A token revoked or expired after the listing gets 400 "invalid accessor".
     if reply.status == StatusCode::BAD_REQUEST {
         return Ok(None);
     }

@@ -505,7 +505,7 @@ async fn deleted_role_is_gone() {
 #[tokio::test]
 async fn closed_port_is_unavailable() {
     let env = BaoEnv::load();
-    // Bind and drop a listener, so the port is free and nothing answers on it.
+    // Bind and drop a listener, so the port is free and nothing listens on it.
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()

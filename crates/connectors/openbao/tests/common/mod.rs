@@ -112,7 +112,7 @@ impl BaoEnv {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("the server answers");
+        let response = request.send().await.expect("the server responds");
         let status = response.status();
         let text = response.text().await.expect("the body is readable");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
