@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
-/// The entitlements block granting membership in `group` and SELECT on `table`.
+/// Renders the entitlements block granting membership in `group` and SELECT on `table`.
 fn entitlements(group: &str, table: &str) -> String {
     format!("entitlements:\n  - member_of: {group}\n  - privilege: SELECT\n    on: table {table}\n")
 }

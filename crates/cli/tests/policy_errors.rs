@@ -179,7 +179,7 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// The diagnostics with their line wrapping undone: miette wraps long messages at 80 columns
+/// Undoes the line wrapping of the diagnostics, because miette wraps long messages at 80 columns
 /// and starts each continuation line with `│`.
 fn unwrapped(stderr: &str) -> String {
     stderr
@@ -189,7 +189,8 @@ fn unwrapped(stderr: &str) -> String {
         .join(" ")
 }
 
-/// The 1-based line and column of every mark in `text`, and the text without the marks.
+/// Finds the 1-based line and column of every mark in `text`, and returns them with the text
+/// without the marks.
 fn locate_marks(text: &str) -> (Vec<(usize, usize)>, String) {
     let mut marks = Vec::new();
     let mut clean = String::new();

@@ -18,15 +18,15 @@ use std::time::{Duration, Instant};
 /// Identities in the policy; each needs a create and two grants.
 const IDENTITIES: usize = 120;
 
-/// How many lines the evidence log has; a line being written counts once it ends.
+/// Counts the evidence log's lines. A line being written counts once it ends.
 fn log_line_count(ws: &Workspace) -> usize {
     std::fs::read(ws.evidence_log())
         .map(|bytes| bytes.iter().filter(|b| **b == b'\n').count())
         .unwrap_or(0)
 }
 
-/// Applies a 360-action policy, kills the apply once the evidence log has `kill_at` lines, and
-/// applies again until it succeeds; then checks the server, the evidence and the server log.
+/// Applies a 360-action policy and kills the apply once the evidence log has `kill_at` lines.
+/// Then applies again until it succeeds, and checks the server, the evidence and the server log.
 async fn kill_and_resume(point: &str, kill_at: usize) {
     let ws = Workspace::new();
     ws.create_schema().await;

@@ -30,7 +30,7 @@ fn collect_sink_values(ws: &Workspace, secrets: &mut BTreeSet<String>) {
     }
 }
 
-/// Every file under `dir` whose name starts with `prefix`, recursively.
+/// Lists every file under `dir` whose name starts with `prefix`, recursively.
 fn files_under(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)

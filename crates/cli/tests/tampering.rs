@@ -34,7 +34,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A workspace with an evidence log of at least three action records.
+/// Creates a workspace with an evidence log of at least three action records.
 async fn workspace_with_evidence() -> Workspace {
     let ws = Workspace::new();
     let group = ws.role("readers");

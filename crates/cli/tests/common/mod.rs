@@ -26,7 +26,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_postgres::{Client, NoTls};
 
-/// The repository root.
+/// Returns the repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -91,19 +91,19 @@ impl PgEnv {
         env
     }
 
-    /// The server's address.
+    /// Returns the server's address.
     pub fn address(&self) -> SocketAddr {
         format!("{}:{}", self.host, self.port)
             .parse()
             .expect("the env file names an IP address and a port")
     }
 
-    /// The endpoint to write in a policy.
+    /// Returns the endpoint to write in a policy.
     pub fn endpoint(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
 
-    /// A plain client connected as `user` over TCP.
+    /// Connects a plain client as `user` over TCP.
     pub async fn client_as(
         &self,
         user: &str,
@@ -123,21 +123,21 @@ impl PgEnv {
         Ok(client)
     }
 
-    /// A client connected as the admin role `enact_admin`.
+    /// Connects a client as the admin role `enact_admin`.
     pub async fn admin(&self) -> Client {
         self.client_as(&self.admin_user, &self.admin_password)
             .await
             .expect("the admin role can connect")
     }
 
-    /// A client connected as the bootstrap superuser.
+    /// Connects a client as the bootstrap superuser.
     pub async fn superuser(&self) -> Client {
         self.client_as("postgres", &self.superuser_password)
             .await
             .expect("the superuser can connect")
     }
 
-    /// The server log's text, or an empty string when it cannot be read.
+    /// Reads the server log, or returns an empty string when it cannot be read.
     pub fn server_log(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
     }
@@ -150,18 +150,18 @@ fn unquote(value: &str) -> String {
     }
 }
 
-/// A random role-name prefix, unique to one test run, such as `e2e_3fa9c01b22d4`.
+/// Draws a random role-name prefix, unique to one test run, such as `e2e_3fa9c01b22d4`.
 pub fn unique_prefix() -> String {
     format!("e2e_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
-/// A free TCP port on 127.0.0.1, found by binding port 0.
+/// Finds a free TCP port on 127.0.0.1 by binding port 0.
 pub fn free_port() -> u16 {
     let listener = StdTcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local address").port()
 }
 
-/// The SCRAM-SHA-256 verifier of `password` as an SQL literal. Setup code sets passwords with it,
+/// Computes the SCRAM-SHA-256 verifier of `password` as an SQL literal. Setup code sets passwords with it,
 /// as the connector does, so a cleartext password never reaches the server log.
 pub fn scram_literal(password: &str) -> String {
     let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
@@ -240,12 +240,12 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// A workspace on the shared server.
+    /// Creates a workspace on the shared server.
     pub fn new() -> Workspace {
         Workspace::on(PgEnv::shared(), true)
     }
 
-    /// A workspace on the private server `server`; the server's own removal cleans up.
+    /// Creates a workspace on the private server `server`. Stopping that server cleans up.
     pub fn on_private(server: &PrivateServer) -> Workspace {
         Workspace::on(server.env.clone(), false)
     }
@@ -264,37 +264,37 @@ impl Workspace {
         }
     }
 
-    /// A path inside the workspace.
+    /// Returns a path inside the workspace.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    /// The policy file every run uses.
+    /// Returns the policy file every run uses.
     pub fn policy_path(&self) -> PathBuf {
         self.path("enact.yaml")
     }
 
-    /// The state directory every run uses.
+    /// Returns the state directory every run uses.
     pub fn state_dir(&self) -> PathBuf {
         self.path("state")
     }
 
-    /// The evidence log.
+    /// Returns the path of the evidence log.
     pub fn evidence_log(&self) -> PathBuf {
         self.state_dir().join("evidence/log.jsonl")
     }
 
-    /// A role name carrying this workspace's prefix.
+    /// Returns `name` with this workspace's prefix, as a role name.
     pub fn role(&self, name: &str) -> String {
         format!("{}_{name}", self.prefix)
     }
 
-    /// The sink file of the account `name`.
+    /// Returns the sink file of the account `name`.
     pub fn sink(&self, name: &str) -> PathBuf {
         self.path(&format!("secrets/{name}.pw"))
     }
 
-    /// The value held in a sink file, without its trailing newline.
+    /// Reads the value in a sink file, without its trailing newline.
     pub fn sink_value(&self, name: &str) -> String {
         let path = self.sink(name);
         let text = std::fs::read_to_string(&path)
@@ -302,7 +302,7 @@ impl Workspace {
         text.strip_suffix('\n').unwrap_or(&text).to_string()
     }
 
-    /// The policy's `targets` section: one PostgreSQL target `pg-main` at `endpoint`.
+    /// Renders the policy's `targets` section: one PostgreSQL target `pg-main` at `endpoint`.
     pub fn target_yaml(&self, endpoint: &str, verify_window: &str, unmanaged: &str) -> String {
         format!(
             "targets:\n  pg-main:\n    kind: postgres\n    endpoint: {endpoint}\n    database: {db}\n    admin: {{ user: {admin}, password_env: ENACT_PG_ADMIN_PASSWORD }}\n    verify_window: {verify_window}\n    unmanaged: {unmanaged}\n",
@@ -344,13 +344,13 @@ impl Workspace {
         }
     }
 
-    /// The command for `enact ARGS` with this workspace's policy, state directory and
-    /// environment; output is piped.
+    /// Builds the command for `enact ARGS` with this workspace's policy, state directory and
+    /// environment. Its output is piped.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         self.command_in(&self.state_dir(), args)
     }
 
-    /// The command for `enact ARGS` with the state directory `state`.
+    /// Builds the command for `enact ARGS` with the state directory `state`.
     pub fn command_in(&self, state: &Path, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_enact"));
         command
@@ -382,7 +382,7 @@ impl Workspace {
         (code, outcome.json())
     }
 
-    /// Every record of `enact evidence export`.
+    /// Runs `enact evidence export` and parses every record.
     pub async fn evidence(&self) -> Vec<Value> {
         let outcome = self.enact(&["evidence", "export"]).await;
         outcome.expect_code(0);
@@ -396,12 +396,12 @@ impl Workspace {
             .collect()
     }
 
-    /// A client connected as the admin role.
+    /// Connects a client as the admin role.
     pub async fn admin(&self) -> Client {
         self.pg.admin().await
     }
 
-    /// A client connected as the superuser.
+    /// Connects a client as the superuser.
     pub async fn superuser(&self) -> Client {
         self.pg.superuser().await
     }
@@ -438,7 +438,7 @@ impl Workspace {
             .unwrap_or_else(|e| panic!("create role `{name}`: {e}"));
     }
 
-    /// Whether the role exists, and whether it can log in.
+    /// Reads whether the role exists (`Some`) and whether it can log in.
     pub async fn role_login(&self, name: &str) -> Option<bool> {
         self.superuser()
             .await
@@ -451,7 +451,7 @@ impl Workspace {
             .map(|row| row.get(0))
     }
 
-    /// Every role whose name starts with the prefix.
+    /// Lists every role whose name starts with the prefix.
     pub async fn prefixed_roles(&self) -> Vec<String> {
         self.superuser()
             .await
@@ -466,7 +466,7 @@ impl Workspace {
             .collect()
     }
 
-    /// The groups a role is a direct member of, sorted.
+    /// Lists the groups a role is a direct member of, sorted.
     pub async fn memberships(&self, role: &str) -> Vec<String> {
         self.superuser()
             .await
@@ -483,7 +483,7 @@ impl Workspace {
             .collect()
     }
 
-    /// The privileges granted directly to `role` on the table `table`, sorted.
+    /// Lists the privileges granted directly to `role` on the table `table`, sorted.
     pub async fn table_privileges(&self, role: &str, table: &str) -> Vec<String> {
         self.superuser()
             .await
@@ -500,7 +500,7 @@ impl Workspace {
             .collect()
     }
 
-    /// The backend process ids of `role`'s open client sessions.
+    /// Lists the backend process ids of `role`'s open client sessions.
     pub async fn session_pids(&self, role: &str) -> Vec<i32> {
         self.superuser()
             .await
@@ -607,7 +607,7 @@ async fn drop_prefixed(pg: &PgEnv, prefix: &str) {
 }
 
 /// One identity block of a policy: `id` with lifecycle `state` and one account, role `role` on
-/// `pg-main`. `account` holds the account's other keys, one per line, without indentation.
+/// `pg-main`. `account` contains the account's other keys, one per line, without indentation.
 pub fn identity(id: &str, state: &str, role: &str, account: &str) -> String {
     let mut out = format!(
         "  {id}:\n    owner: e2e-team\n    purpose: end-to-end test\n    state: {state}\n    accounts:\n      - target: pg-main\n        role: {role}\n"
@@ -620,7 +620,7 @@ pub fn identity(id: &str, state: &str, role: &str, account: &str) -> String {
     out
 }
 
-/// The credential line of an account delivering its password to `sink`.
+/// Renders the credential line of an account that delivers its password to `sink`.
 pub fn credential(sink: &Path, max_age: &str) -> String {
     format!(
         "credential: {{ kind: password, max_age: {max_age}, deliver_to: {{ file: {} }} }}\n",
@@ -628,7 +628,7 @@ pub fn credential(sink: &Path, max_age: &str) -> String {
     )
 }
 
-/// The action kinds of a JSON plan, as `(kind, account)` pairs.
+/// Lists the actions of a JSON plan as `(kind, account)` pairs.
 pub fn plan_actions(plan: &Value) -> Vec<(String, String)> {
     plan["plan"]["actions"]
         .as_array()
@@ -643,7 +643,7 @@ pub fn plan_actions(plan: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The verdict of an action record: `verified`, `refuted`, `indeterminate` or `failed`.
+/// Returns the verdict of an action record: `verified`, `refuted`, `indeterminate` or `failed`.
 pub fn record_verdict(record: &Value) -> String {
     match record["outcome"]["status"].as_str() {
         Some("judged") => record["outcome"]["verdict"]["verdict"]
@@ -655,7 +655,7 @@ pub fn record_verdict(record: &Value) -> String {
     }
 }
 
-/// The action records of an export.
+/// Selects the action records of an export.
 pub fn action_records(records: &[Value]) -> Vec<&Value> {
     records.iter().filter(|r| r["type"] == "action").collect()
 }
@@ -767,7 +767,7 @@ impl Proxy {
         self.allowed.store(usize::MAX, Ordering::SeqCst);
     }
 
-    /// How many connections the proxy has accepted.
+    /// Returns how many connections the proxy has accepted.
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
