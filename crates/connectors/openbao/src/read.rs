@@ -210,6 +210,7 @@ async fn lookup_token(
     let session = ObservedSession {
         id: accessor,
         started_at,
+        // NOTE: OpenBao records no last-use time for a token, so an idle limit never ends one.
         idle_since: None,
         application_name: data["display_name"]
             .as_str()
