@@ -3,7 +3,10 @@
 # real state behind the policy's back (seed.sql), and the sink files that hold the current
 # passwords of the roles that already exist (secrets/*.pw).
 #
-#   demo/fleet.sh OUT_DIR PG_PORT
+#   demo/fleet.sh OUT_DIR PG_PORT BAO_PORT
+#
+# It also writes kv-seed.tsv (KV paths and the passwords they hold before enact runs) and
+# approles.txt (the AppRoles to create before enact runs), which demo/seed-bao.sh reads.
 #
 # The fleet: 17 services, each with an `api`, a `worker` and a `cron` role (51 roles), plus two
 # new identities whose roles do not exist yet. Behind the policy's back the seed makes some
@@ -12,10 +15,13 @@
 # creates login roles that no identity declares.
 set -euo pipefail
 
-OUT=${1:?usage: fleet.sh OUT_DIR PG_PORT}
-PORT=${2:?usage: fleet.sh OUT_DIR PG_PORT}
+OUT=${1:?usage: fleet.sh OUT_DIR PG_PORT BAO_PORT}
+PORT=${2:?usage: fleet.sh OUT_DIR PG_PORT BAO_PORT}
+BAO_PORT=${3:?usage: fleet.sh OUT_DIR PG_PORT BAO_PORT}
 mkdir -p "$OUT/secrets"
 chmod 700 "$OUT/secrets"
+rm -f "$OUT/kv-seed.tsv" "$OUT/approles.txt"
+(umask 077 && touch "$OUT/kv-seed.tsv")
 
 SERVICES=(billing orders inventory shipping payments reporting search notifications auth
           catalog pricing analytics etl webhooks audit fraud ledger)
@@ -39,6 +45,9 @@ OLD_PASSWORDS+=" svc_payments_worker svc_reporting_api svc_notifications_worker 
 OLD_PASSWORDS+=" svc_audit_api svc_etl_worker "
 # Batch jobs whose sessions may live 5 seconds; the demo keeps one session of each open longer.
 SHORT_SESSIONS=" svc_etl_cron svc_webhooks_cron svc_audit_cron "
+# Identities that also have an OpenBao AppRole, and the ones whose AppRole exists already.
+APPROLES=" billing-api orders-api payments-api search-api auth-api ledger-cron "
+EXISTING_APPROLES=" billing-api orders-api payments-api ledger-cron "
 DISABLED=svc_fraud_cron
 DECOMMISSIONED=svc_ledger_cron
 NEW_IDENTITIES=(recommendations-api recommendations-worker)
@@ -70,6 +79,13 @@ targets:
     unmanaged:
       action: disable
       ignore: ["dba_*"]
+  bao-main:
+    kind: openbao
+    endpoint: http://127.0.0.1:$BAO_PORT
+    admin:
+      token_env: ENACT_BAO_TOKEN
+    unmanaged:
+      action: report
 identities:
 YAML
 
@@ -127,7 +143,12 @@ policy_entry() {
         echo "          kind: password"
         echo "          max_age: 90d"
         echo "          deliver_to:"
-        echo "            file: secrets/$role.pw"
+        if [ "$kind" = api ]; then
+            # API services read their database password from OpenBao.
+            echo "            vault: { target: bao-main, path: apps/${identity%%-*}/db }"
+        else
+            echo "            file: secrets/$role.pw"
+        fi
         echo "        sessions:"
         echo "          max_lifetime: $lifetime"
         echo "          idle_limit: 30m"
@@ -135,6 +156,23 @@ policy_entry() {
         if [ "$state" = decommissioned ]; then
             echo "        owned_objects:"
             echo "          reassign_to: app_owner"
+        fi
+        if [[ $APPROLES == *" $identity "* ]]; then
+            echo "      - target: bao-main"
+            echo "        role: $identity"
+            echo "        entitlements:"
+            echo "          - policy: ${identity%%-*}-read"
+            echo "        credential:"
+            echo "          kind: secret_id"
+            echo "          max_age: 30d"
+            echo "          deliver_to:"
+            echo "            file: secrets/$identity.secret-id"
+            echo "        sessions:"
+            echo "          max_lifetime: 1h"
+            echo "          idle_limit: 30m"
+            if [[ $EXISTING_APPROLES == *" $identity "* ]]; then
+                echo "$identity" >> "$OUT/approles.txt"
+            fi
         fi
     } >> "$policy"
 }
@@ -160,8 +198,12 @@ seed_role() {
             echo "${EXTRA[$role]}"
         fi
     } >> "$seed"
-    # The sink file holds the current password, as a deployment would have it.
-    (umask 077 && printf '%s' "$password" > "$OUT/secrets/$role.pw")
+    # The sink holds the current password, as a deployment would have it.
+    if [ "$kind" = api ]; then
+        printf 'apps/%s/db\t%s\n' "${role#svc_}" "$password" | sed 's|_api/db|/db|' >> "$OUT/kv-seed.tsv"
+    else
+        (umask 077 && printf '%s' "$password" > "$OUT/secrets/$role.pw")
+    fi
 }
 
 index=0

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The enact demo: a fleet of 53 service identities on a real PostgreSQL, brought to the
-# declared state with every action verified, then the evidence checked offline.
+# The enact demo: a fleet of 53 service identities on a real PostgreSQL and OpenBao, brought to
+# the declared state with every action verified, then the evidence checked offline.
 #
-# It builds enact, starts a fresh private PostgreSQL on 127.0.0.1:${ENACT_DEMO_PORT:-55433}
-# under .run/demo, seeds the fleet's real state, and runs plan, apply and evidence verify.
+# It builds enact, starts a fresh private PostgreSQL on 127.0.0.1:${ENACT_DEMO_PORT:-55433} and
+# OpenBao on 127.0.0.1:${ENACT_DEMO_BAO_PORT:-58210} under .run/demo, seeds the fleet's real
+# state, and runs plan, apply and evidence verify.
 # Every command's exit code is checked; the demo fails loudly if one is not what it should be.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export ENACT_RUN_DIR=$REPO/.run/demo
 export ENACT_PG_PORT=${ENACT_DEMO_PORT:-55433}
+export ENACT_BAO_PORT=${ENACT_DEMO_BAO_PORT:-58210}
 WORK=$ENACT_RUN_DIR/work
 PSQL=/usr/lib/postgresql/15/bin/psql
 SESSION_PIDS=()
@@ -42,22 +44,33 @@ step "Building enact"
 cargo build --locked -p enact-cli
 ENACT=$REPO/target/debug/enact
 
-step "Starting a fresh private PostgreSQL on 127.0.0.1:$ENACT_PG_PORT"
+step "Starting a fresh private PostgreSQL (127.0.0.1:$ENACT_PG_PORT) and OpenBao (127.0.0.1:$ENACT_BAO_PORT)"
 bash "$REPO/scripts/pg.sh" stop >/dev/null 2>&1 || true
-rm -rf "$ENACT_RUN_DIR"
+bash "$REPO/scripts/bao.sh" stop >/dev/null 2>&1 || true
+# The Python environment with OpenBao is kept between runs; everything else starts empty.
+rm -rf "$ENACT_RUN_DIR/pg" "$ENACT_RUN_DIR/bao" "$WORK"
 bash "$REPO/scripts/pg.sh" start
+bash "$REPO/scripts/bao.sh" start
 set -a
 # shellcheck disable=SC1091
 . "$ENACT_RUN_DIR/pg/env"
+# shellcheck disable=SC1091
+. "$ENACT_RUN_DIR/bao/env"
 set +a
 
 step "Seeding the fleet's real state behind the policy's back"
-bash "$REPO/demo/fleet.sh" "$WORK" "$ENACT_PG_PORT"
+bash "$REPO/demo/fleet.sh" "$WORK" "$ENACT_PG_PORT" "$ENACT_BAO_PORT"
 PGPASSWORD=$ENACT_PG_SUPERUSER_PASSWORD "$PSQL" -X -q -v ON_ERROR_STOP=1 \
     -h 127.0.0.1 -p "$ENACT_PG_PORT" -U postgres -d appdb -f "$WORK/seed.sql"
-echo "53 identities in $WORK/enact.yaml; 55 login roles seeded, 8 over-privileged,"
-echo "10 with passwords past max_age, 1 disabled identity still able to log in,"
-echo "1 decommissioned identity still present, 4 roles outside the policy."
+bash "$REPO/demo/seed-bao.sh" "$WORK"
+echo "53 identities in $WORK/enact.yaml, on PostgreSQL and OpenBao."
+echo "PostgreSQL: 55 login roles, 8 over-privileged, 10 with passwords past max_age,"
+echo "  1 disabled identity still able to log in, 1 decommissioned identity still present,"
+echo "  4 roles outside the policy. The 17 API services read their passwords from OpenBao KV."
+echo "OpenBao: 4 of 6 declared AppRoles exist; one has a policy attached by hand, one a second"
+echo "  secret ID, one a longer token TTL; the decommissioned one has a live token; 1 AppRole"
+echo "  is outside the policy."
+OLD_ORDERS_PASSWORD=$(awk -F'\t' '$1 == "apps/orders/db" {print $2}' "$WORK/kv-seed.tsv")
 
 # Sessions that outlive their policy: three batch jobs (max_lifetime 5s), the decommissioned
 # role and an unmanaged role. Each runs a long query until enact ends it.
@@ -77,8 +90,29 @@ expect 2 "$ENACT" plan
 step "enact apply: refused, because the plan takes away more than limits.max_destructive (10)"
 expect 1 "$ENACT" apply
 
-step "enact apply --max-destructive 20: execute, verify each action independently, sign the evidence"
-expect 0 "$ENACT" apply --max-destructive 20
+step "enact apply --max-destructive 25: execute, verify each action independently, sign the evidence"
+expect 0 "$ENACT" apply --max-destructive 25
+
+step "A dependent moves to the new password: orders-api logs in to OpenBao with its AppRole, reads its database password from KV and connects to PostgreSQL"
+# The dependent does what the service would: AppRole login with the secret ID enact delivered,
+# a KV read with the token it gets, then a PostgreSQL login with the value it read.
+role_id=$(curl -sS -H "X-Vault-Token: $ENACT_BAO_ROOT_TOKEN" \
+    "$ENACT_BAO_ADDR/v1/auth/approle/role/orders-api/role-id" | jq -r .data.role_id)
+app_token=$(curl -sS -X POST "$ENACT_BAO_ADDR/v1/auth/approle/login" \
+    -d "$(jq -n --arg r "$role_id" --arg s "$(cat "$WORK/secrets/orders-api.secret-id")" '{role_id: $r, secret_id: $s}')" |
+    jq -r .auth.client_token)
+new_password=$(curl -sS -H "X-Vault-Token: $app_token" "$ENACT_BAO_ADDR/v1/secret/data/apps/orders/db" |
+    jq -r .data.data.value)
+PGPASSWORD=$new_password "$PSQL" -X -tA -h 127.0.0.1 -p "$ENACT_PG_PORT" -U svc_orders_api -d appdb \
+    -c "SELECT 'svc_orders_api connected with the password read from OpenBao KV'"
+if PGPASSWORD=$OLD_ORDERS_PASSWORD "$PSQL" -X -tA -h 127.0.0.1 -p "$ENACT_PG_PORT" -U svc_orders_api \
+    -d appdb -c "SELECT 1" >/dev/null 2>&1; then
+    echo "demo: the old password of svc_orders_api still works" >&2
+    exit 1
+fi
+echo "The old password is rejected by PostgreSQL."
+curl -sS -H "X-Vault-Token: $ENACT_BAO_ROOT_TOKEN" "$ENACT_BAO_ADDR/v1/secret/metadata/apps/orders/db" |
+    jq -r '.data.versions | to_entries[] | "KV version \(.key): \(if .value.destroyed then "destroyed" else "current" end)"'
 
 step "enact evidence verify: check the hash chain and signatures offline"
 expect 0 "$ENACT" evidence verify
@@ -92,4 +126,4 @@ echo "..."
 
 step "Done"
 echo "Every action was verified. The policy, state, evidence and sink files are in $WORK."
-echo "Stop the demo server with: ENACT_RUN_DIR=$ENACT_RUN_DIR scripts/pg.sh stop"
+echo "Stop the demo servers with: ENACT_RUN_DIR=$ENACT_RUN_DIR scripts/pg.sh stop; ENACT_RUN_DIR=$ENACT_RUN_DIR scripts/bao.sh stop"
