@@ -41,6 +41,23 @@ fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
+/// Renders policy diagnostics for a terminal with colour and wrapping, and for a pipe or a file
+/// without either, so each message stays on one line for `grep`.
+fn init_diagnostics() {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        let _ = miette::set_hook(Box::new(|_| {
+            Box::new(
+                miette::MietteHandlerOpts::new()
+                    .wrap_lines(false)
+                    .color(false)
+                    .unicode(false)
+                    .build(),
+            )
+        }));
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -55,6 +72,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.log_format, &cli.global.log);
+    init_diagnostics();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

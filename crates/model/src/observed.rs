@@ -15,10 +15,12 @@ pub struct Observation {
 }
 
 impl Observation {
-    /// A digest of the durable part of the observation: accounts, login flags, entitlements and
-    /// credential ages. Sessions come and go every second, so they are left out; a saved plan
-    /// that acts on sessions is checked by planning again instead.
-    pub fn durable_digest(&self) -> String {
+    /// A digest of the durable part of the observation for the accounts `in_scope` selects:
+    /// login flags, entitlements, settings and credential ages. Sessions come and go every
+    /// second, so they are left out; a saved plan that acts on sessions is checked by planning
+    /// again instead. Accounts outside the scope, such as other applications' roles that the
+    /// policy ignores, do not change the digest.
+    pub fn durable_digest_where(&self, in_scope: impl Fn(&TargetId, &str) -> bool) -> String {
         let durable: BTreeMap<&TargetId, BTreeMap<&String, DurableAccount<'_>>> = self
             .targets
             .iter()
@@ -26,6 +28,7 @@ impl Observation {
                 let accounts = target
                     .accounts
                     .iter()
+                    .filter(|(name, _)| in_scope(id, name))
                     .map(|(name, account)| {
                         (
                             name,

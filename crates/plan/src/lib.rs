@@ -63,7 +63,8 @@ pub fn plan(policy: &Policy, observation: &Observation) -> Result<Plan, PlanErro
         findings.extend(unmanaged_findings);
     }
 
-    let observation_digest = observation.durable_digest();
+    let observation_digest =
+        observation.durable_digest_where(|target, account| in_scope(policy, target, account));
     let id = Plan::compute_id(&policy.digest, &observation_digest, &actions);
     Ok(Plan {
         id,
@@ -72,6 +73,26 @@ pub fn plan(policy: &Policy, observation: &Observation) -> Result<Plan, PlanErro
         observation_digest,
         actions,
         unmanaged: findings,
+    })
+}
+
+/// Whether an observed account can change a plan: it is declared, or it is undeclared on a
+/// target that disables unmanaged accounts and no ignore pattern matches it. Reported-only and
+/// ignored accounts never lead to an action, so they do not make a saved plan stale.
+fn in_scope(policy: &Policy, target: &enact_model::TargetId, account: &str) -> bool {
+    if policy
+        .accounts_on(target)
+        .any(|(_, declared)| declared.name == account)
+    {
+        return true;
+    }
+    policy.targets.get(target).is_some_and(|t| {
+        t.unmanaged.action == enact_model::UnmanagedAction::Disable
+            && !t
+                .unmanaged
+                .ignore
+                .iter()
+                .any(|pattern| enact_model::glob::glob_matches(pattern, account))
     })
 }
 

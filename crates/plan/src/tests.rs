@@ -474,3 +474,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn digest_ignores_out_of_scope_accounts() {
+    let reported = policy(
+        vec![("app", LifecycleState::Active, account("app", &[]))],
+        UnmanagedAction::Report,
+    );
+    let base = observation(vec![observed("app", true, &[], Some(1))]);
+    let with_stranger = observation(vec![
+        observed("app", true, &[], Some(1)),
+        observed("other_app", true, &[], Some(1)),
+    ]);
+    let with_drift = observation(vec![observed("app", true, &[select("orders")], Some(1))]);
+
+    let digest = |p: &Policy, o: &Observation| plan(p, o).expect("plan").observation_digest;
+    assert_eq!(digest(&reported, &base), digest(&reported, &with_stranger));
+    assert_ne!(digest(&reported, &base), digest(&reported, &with_drift));
+
+    // Where unmanaged accounts are disabled, a new one changes what the plan does.
+    let disabling = policy(
+        vec![("app", LifecycleState::Active, account("app", &[]))],
+        UnmanagedAction::Disable,
+    );
+    assert_ne!(
+        digest(&disabling, &base),
+        digest(&disabling, &with_stranger)
+    );
+    let ignored = observation(vec![
+        observed("app", true, &[], Some(1)),
+        observed("keep_me", true, &[], Some(1)),
+    ]);
+    assert_eq!(digest(&disabling, &base), digest(&disabling, &ignored));
+}

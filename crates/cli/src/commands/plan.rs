@@ -109,8 +109,8 @@ pub async fn load_fresh(
             path.display()
         );
     }
-    let (observation, fresh) = observe_and_plan(policy, connectors).await?;
-    if observation.durable_digest() != plan.observation_digest {
+    let (_, fresh) = observe_and_plan(policy, connectors).await?;
+    if fresh.observation_digest != plan.observation_digest {
         bail!("stale plan: the observed state changed since `{}` was made; run `enact plan --out {}` again", path.display(), path.display());
     }
     let saved_ids: Vec<_> = plan.actions.iter().map(|a| &a.id).collect();
