@@ -4,11 +4,11 @@
 #
 #   bench/baseline_rotate.sh SECRETS_DIR ROLE...
 #
-# For each role it generates a random password, sets it with ALTER ROLE, writes it to
-# SECRETS_DIR/ROLE.pw (mode 0600, replaced atomically), then checks that a new connection with
-# the new password runs `select 1` and that one with the old password (read from the sink file
-# before the change) fails with "password authentication failed". It stops at the first role
-# that fails a step.
+# For each role it generates a random password, sets it with ALTER ROLE and writes it to
+# SECRETS_DIR/ROLE.pw (mode 0600, replaced atomically). Then it checks that a new connection with
+# the new password runs `select 1`, and that one with the old password fails with "password
+# authentication failed". The old password is read from the sink file before the change. The
+# script stops at the first role that fails a step.
 #
 # Connection settings come from the environment: ENACT_PG_HOST, ENACT_PG_PORT,
 # ENACT_PG_DATABASE and ENACT_PG_SUPERUSER_PASSWORD (the env file that scripts/pg.sh writes).

@@ -5,7 +5,7 @@
 #   bench/run.sh            (or `make bench`)
 #
 # 1. Rotation with full proof: BENCH_ROLES login roles whose recorded credential age is past
-#    max_age, each with a sink file that holds its current password. `enact apply` rotates and
+#    max_age, each with a sink file that contains its current password. `enact apply` rotates and
 #    verifies all of them; bench/baseline_rotate.sh does the same by hand with psql. Both sides
 #    run BENCH_RUNS times, alternately, from the same reset state; then enact runs once at each
 #    --concurrency value in BENCH_CONCURRENCY.
@@ -112,11 +112,18 @@ if [ -z "${ENACT_BENCH_BIN:-}" ]; then
     (cd "$REPO" && cargo build --release --locked -p enact-cli)
 fi
 [ -x "$ENACT" ] || die "no enact binary at \`$ENACT\`"
+BENCH_STARTED=$(now_ns)
 
 step "Starting a fresh private PostgreSQL on 127.0.0.1:$ENACT_PG_PORT"
 stop_server
+if (exec 3<>"/dev/tcp/127.0.0.1/$ENACT_PG_PORT") 2>/dev/null; then
+    die "port $ENACT_PG_PORT on 127.0.0.1 is in use by another server; set ENACT_BENCH_PORT to a free port"
+fi
 rm -rf "$ENACT_RUN_DIR"
 mkdir -p "$OUT" "$ROTATE/secrets" "$PLAN"
+# A copy of the binary, so that a build started elsewhere during the run cannot swap it.
+cp "$ENACT" "$ENACT_RUN_DIR/enact"
+ENACT=$ENACT_RUN_DIR/enact
 chmod 700 "$ROTATE/secrets"
 rm -f "$OUT"/*
 trap stop_server EXIT
@@ -131,12 +138,12 @@ set +a
     echo "commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "nproc: $(nproc)"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    lscpu | head -n 20
+    lscpu | grep -v '^Flags:' | head -n 20
     free -h
     "$ENACT" --version
     "$PSQL" --version
     echo "server settings (scripts/pg.sh):"
-    superuser_psql -At -c "SELECT name || ' = ' || setting FROM pg_settings WHERE name IN \
+    superuser_psql -At -c "SELECT name || ' = ' || current_setting(name) FROM pg_settings WHERE name IN \
         ('fsync', 'synchronous_commit', 'full_page_writes', 'password_encryption', \
          'max_connections', 'log_statement', 'log_connections', 'shared_buffers') ORDER BY name"
 } >"$OUT/hardware.txt"
@@ -191,9 +198,9 @@ END
 \$\$;
 SQL
 
-# Gives every rotation role a fresh random password, writes it to the role's sink file (and
-# nothing else to the sink directory), and records a credential set 200 days ago, so that both
-# sides start each measurement from the same state.
+# Gives every rotation role a fresh random password and writes it to the role's sink file, the
+# only file left in the sink directory. It also records the credential as set 200 days ago. Both
+# sides thus start each measurement from the same state.
 reset_rotation() {
     local set_at passwords i role
     set_at=$(($(date +%s) * 1000000 - 200 * 86400 * 1000000))
@@ -282,8 +289,8 @@ first=$(run_enact enact-check "$DEFAULT_CONCURRENCY")
     die "\`enact evidence verify\` failed"
 (cd "$ROTATE" && "$ENACT" --state-dir "$WORK/state-enact-check" evidence export) \
     >"$OUT/enact-check.evidence.jsonl"
-# Each rotation must carry its four probes, confirmed: the sink holds the new value, it logs in,
-# the previous value is rejected as invalid, and the sink no longer holds the previous value.
+# Each rotation must carry its four probes, confirmed: the sink contains the new value, it logs
+# in, the previous value is rejected as invalid, and the sink no longer contains the previous one.
 jq -r 'select(.type == "action") | .outcome.verdict.probes[]
     | select(.outcome.outcome == "confirmed") | .name' "$OUT/enact-check.evidence.jsonl" |
     sort | uniq -c >"$OUT/enact-check.probes"
@@ -330,8 +337,8 @@ END
 SQL
 
 # Role i gets USAGE on schema bench_s(i % 10), SELECT on table bench_s(i % 10).t((i / 10) % 10)
-# and membership in bench_g(i % 20). Every hundredth role also holds INSERT on that table, which
-# the policy does not declare, so the plan revokes it.
+# and membership in bench_g(i % 20). Every hundredth role is also granted INSERT on that table,
+# which the policy does not declare, so the plan revokes it.
 superuser_psql <<SQL
 SET ROLE $ENACT_PG_ADMIN_USER;
 DO \$\$
@@ -468,7 +475,8 @@ verdict() {
         echo "NOT met"
     fi
 }
-# Prints "client / server" CPU milliseconds per rotation, the median over the runs of $1-*.cpu.
+# Prints the CPU milliseconds per rotation in column $1 (1: client, 2: server) of the
+# $OUT/$2-N.cpu files, as the median over the runs.
 cpu_per_rotation() {
     local column=$1 prefix=$2 values=() file
     for file in "$OUT/$prefix"-[0-9]*.cpu; do
@@ -490,7 +498,9 @@ sweep_cpu() {
     echo "## Results ($(date -u +%Y-%m-%d), $(nproc) CPUs, $RUNS runs per figure)"
     echo
     echo "Load average at start: $(sed -n 's/^load average at start: //p' "$OUT/hardware.txt");" \
-        "at end: $(cut -d' ' -f1-3 /proc/loadavg)."
+        "at end: $(cut -d' ' -f1-3 /proc/loadavg). The benchmark took" \
+        "$(awk -v s="$(seconds_between "$BENCH_STARTED" "$(now_ns)")" 'BEGIN { printf "%.0f", s }') s" \
+        "after the build."
     echo
     echo "| Measurement | Median | Min | Max | Rate | CPU per rotation, client / server | Target |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
