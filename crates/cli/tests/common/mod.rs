@@ -778,3 +778,803 @@ impl Drop for Proxy {
         self.task.abort();
     }
 }
+
+impl Proxy {
+    /// Starts forwarding every connection to `upstream` until a client sends bytes that
+    /// contain `trigger`, such as an HTTP request line. From then on the proxy closes every new
+    /// connection as soon as it is accepted, while the connections already open stay forwarded.
+    ///
+    /// An HTTP client that keeps its connection alive can so finish a change, while every
+    /// client that opens a new connection afterwards, such as a verifier's, finds the target
+    /// down.
+    pub async fn start_cut_after(upstream: SocketAddr, trigger: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let address = listener.local_addr().expect("proxy address");
+        let allowed = Arc::new(AtomicUsize::new(usize::MAX));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let trigger: Arc<[u8]> = Arc::from(trigger.as_bytes());
+        let task = {
+            let allowed = allowed.clone();
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                while let Ok((inbound, _)) = listener.accept().await {
+                    let number = accepted.fetch_add(1, Ordering::SeqCst);
+                    if number >= allowed.load(Ordering::SeqCst) {
+                        drop(inbound);
+                        continue;
+                    }
+                    tokio::spawn(forward_watching(
+                        inbound,
+                        upstream,
+                        trigger.clone(),
+                        allowed.clone(),
+                        accepted.clone(),
+                    ));
+                }
+            })
+        };
+        Proxy {
+            address,
+            allowed,
+            accepted,
+            task,
+        }
+    }
+}
+
+/// Forwards one connection to `upstream` and, once the client has sent `trigger`, lowers
+/// `allowed` to the number of connections accepted so far.
+async fn forward_watching(
+    inbound: tokio::net::TcpStream,
+    upstream: SocketAddr,
+    trigger: Arc<[u8]>,
+    allowed: Arc<AtomicUsize>,
+    accepted: Arc<AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = inbound.into_split();
+    let (mut server_read, mut server_write) = outbound.into_split();
+    let replies = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    });
+    // The tail of what the client sent, so a trigger split across two reads is still found.
+    let mut seen: Vec<u8> = Vec::new();
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match client_read.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        seen.extend_from_slice(&buffer[..read]);
+        if seen
+            .windows(trigger.len())
+            .any(|window| *window == *trigger)
+        {
+            // The request is forwarded after the cut, so no reply can reach the client first.
+            allowed.fetch_min(accepted.load(Ordering::SeqCst), Ordering::SeqCst);
+        }
+        let keep = trigger.len().saturating_sub(1).min(seen.len());
+        seen.drain(..seen.len() - keep);
+        if server_write.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    let _ = server_write.shutdown().await;
+    let _ = replies.await;
+}
+
+/// The settings of the running OpenBao test server, as the env file of `scripts/bao.sh start`
+/// lists them.
+#[derive(Clone)]
+pub struct BaoEnv {
+    /// The server's base URL, such as `http://127.0.0.1:58200`.
+    pub addr: String,
+    /// enact's admin token, with the `enact-admin` policy.
+    pub token: String,
+    /// The root token, for setup that enact must not do itself.
+    pub root_token: String,
+    /// The audit log, where the server records every request and response with secret values
+    /// HMAC'd.
+    pub audit_log: PathBuf,
+    /// The server's own log.
+    pub log: PathBuf,
+}
+
+/// The token and accessor a login returned.
+pub struct Login {
+    pub token: String,
+    pub accessor: String,
+}
+
+impl BaoEnv {
+    /// Reads the shared server's env file at `$ENACT_BAO_ENV`, or `<repo>/.run/bao/env`.
+    pub fn shared() -> BaoEnv {
+        let path = std::env::var_os("ENACT_BAO_ENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_root().join(".run/bao/env"));
+        BaoEnv::from_file(&path)
+    }
+
+    /// Reads the env file that `scripts/bao.sh start` wrote at `path`.
+    pub fn from_file(path: &Path) -> BaoEnv {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            panic!(
+                "OpenBao is not running: start it with scripts/bao.sh start (no env file at {})",
+                path.display()
+            );
+        };
+        let values: HashMap<String, String> = text
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(key, value)| (key.to_string(), unquote(value)))
+            .collect();
+        let get = |key: &str| {
+            values
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| panic!("{} has no {key}", path.display()))
+        };
+        let env = BaoEnv {
+            addr: get("ENACT_BAO_ADDR"),
+            token: get("ENACT_BAO_TOKEN"),
+            root_token: get("ENACT_BAO_ROOT_TOKEN"),
+            audit_log: PathBuf::from(get("ENACT_BAO_AUDIT_LOG")),
+            log: PathBuf::from(get("ENACT_BAO_LOG")),
+        };
+        // An env file outlives the server it describes, so check that something listens.
+        let address = env.socket_address();
+        if StdTcpStream::connect_timeout(&address, Duration::from_secs(2)).is_err() {
+            panic!("OpenBao is not running: start it with scripts/bao.sh start (nothing listens on {address})");
+        }
+        env
+    }
+
+    /// Returns the server's TCP address, taken from its base URL.
+    pub fn socket_address(&self) -> SocketAddr {
+        self.addr
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap_or_else(|e| panic!("`{}` is not http://IP:PORT: {e}", self.addr))
+    }
+
+    /// Sends a request as `token` (or without one) and returns the status and the JSON body,
+    /// `Value::Null` when the body is empty.
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        let client = reqwest::Client::new();
+        let mut request = client.request(method, format!("{}/v1/{path}", self.addr));
+        if let Some(token) = token {
+            request = request.header("X-Vault-Token", token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("OpenBao did not respond to `{path}`: {e}"));
+        let status = response.status();
+        let text = response.text().await.expect("read the response body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends a request as the root token.
+    pub async fn root(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        self.request_as(Some(&self.root_token), method, path, body)
+            .await
+    }
+
+    /// Sends a request as the root token and fails the test unless it succeeds.
+    pub async fn root_ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (status, reply) = self.root(method.clone(), path, body).await;
+        assert!(
+            status.is_success(),
+            "`{method} {path}` as root failed: {status} {reply}"
+        );
+        reply
+    }
+
+    /// Reads an AppRole role's settings; `None` when the role does not exist.
+    pub async fn role(&self, role: &str) -> Option<Value> {
+        let (status, body) = self
+            .root(
+                reqwest::Method::GET,
+                &format!("auth/approle/role/{role}"),
+                None,
+            )
+            .await;
+        match status.as_u16() {
+            200 => Some(body["data"].clone()),
+            404 => None,
+            _ => panic!("reading role `{role}` failed: {status} {body}"),
+        }
+    }
+
+    /// Reads an AppRole role's `token_policies`, sorted.
+    pub async fn role_policies(&self, role: &str) -> Vec<String> {
+        let data = self
+            .role(role)
+            .await
+            .unwrap_or_else(|| panic!("role `{role}` does not exist"));
+        let mut policies: Vec<String> = data["token_policies"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|p| p.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        policies.sort();
+        policies
+    }
+
+    /// Reads an AppRole role's role ID.
+    pub async fn role_id(&self, role: &str) -> String {
+        let reply = self
+            .root_ok(
+                reqwest::Method::GET,
+                &format!("auth/approle/role/{role}/role-id"),
+                None,
+            )
+            .await;
+        reply["data"]["role_id"]
+            .as_str()
+            .expect("the role has a role ID")
+            .to_string()
+    }
+
+    /// Logs in through AppRole with `role_id` and `secret_id`, and returns the status and body.
+    pub async fn try_login_with(
+        &self,
+        role_id: &str,
+        secret_id: &str,
+    ) -> (reqwest::StatusCode, Value) {
+        self.request_as(
+            None,
+            reqwest::Method::POST,
+            "auth/approle/login",
+            Some(serde_json::json!({ "role_id": role_id, "secret_id": secret_id })),
+        )
+        .await
+    }
+
+    /// Lists the accessors of a role's secret IDs, sorted.
+    pub async fn secret_id_accessors(&self, role: &str) -> Vec<String> {
+        let (status, body) = self
+            .root(
+                reqwest::Method::GET,
+                &format!("auth/approle/role/{role}/secret-id?list=true"),
+                None,
+            )
+            .await;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Vec::new();
+        }
+        assert!(
+            status.is_success(),
+            "listing secret IDs of `{role}` failed: {status} {body}"
+        );
+        let mut accessors: Vec<String> = body["data"]["keys"]
+            .as_array()
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        accessors.sort();
+        accessors
+    }
+
+    /// Issues a secret ID for `role` behind enact's back: a random one, or `custom` when given.
+    pub async fn issue_secret_id(&self, role: &str, custom: Option<&str>) -> String {
+        let (path, body) = match custom {
+            Some(value) => (
+                format!("auth/approle/role/{role}/custom-secret-id"),
+                serde_json::json!({ "secret_id": value }),
+            ),
+            None => (
+                format!("auth/approle/role/{role}/secret-id"),
+                serde_json::json!({}),
+            ),
+        };
+        let reply = self.root_ok(reqwest::Method::POST, &path, Some(body)).await;
+        reply["data"]["secret_id"]
+            .as_str()
+            .expect("the reply holds the secret ID")
+            .to_string()
+    }
+
+    /// Reads whether the token with `accessor` is still valid, with `auth/token/lookup-accessor`.
+    pub async fn token_valid(&self, accessor: &str) -> bool {
+        let (status, body) = self
+            .root(
+                reqwest::Method::POST,
+                "auth/token/lookup-accessor",
+                Some(serde_json::json!({ "accessor": accessor })),
+            )
+            .await;
+        match status.as_u16() {
+            200 => true,
+            // OpenBao 2.7 answers 400 "invalid accessor" for a revoked or expired token.
+            400 => false,
+            _ => panic!("looking up accessor `{accessor}` failed: {status} {body}"),
+        }
+    }
+
+    /// Writes the ACL policy `name` with the rules `hcl`.
+    pub async fn put_policy(&self, name: &str, hcl: &str) {
+        self.root_ok(
+            reqwest::Method::PUT,
+            &format!("sys/policies/acl/{name}"),
+            Some(serde_json::json!({ "policy": hcl })),
+        )
+        .await;
+    }
+
+    /// Reads a KV version 2 secret: the latest version, or `version`. Returns the status and
+    /// the body; a deleted or destroyed version returns 404 with its metadata.
+    pub async fn kv_read_as(
+        &self,
+        token: &str,
+        mount: &str,
+        path: &str,
+        version: Option<u64>,
+    ) -> (reqwest::StatusCode, Value) {
+        let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
+        self.request_as(
+            Some(token),
+            reqwest::Method::GET,
+            &format!("{mount}/data/{path}{query}"),
+            None,
+        )
+        .await
+    }
+
+    /// Reads the `value` field of a KV secret as root: the latest version or `version`;
+    /// `None` when there is no readable data.
+    pub async fn kv_value(&self, mount: &str, path: &str, version: Option<u64>) -> Option<String> {
+        let (status, body) = self
+            .kv_read_as(&self.root_token, mount, path, version)
+            .await;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return None;
+        }
+        assert!(
+            status.is_success(),
+            "reading `{mount}/{path}` failed: {status} {body}"
+        );
+        body["data"]["data"]["value"].as_str().map(str::to_string)
+    }
+
+    /// Reads a KV secret's metadata as root; `None` when the secret does not exist.
+    pub async fn kv_metadata(&self, mount: &str, path: &str) -> Option<Value> {
+        let (status, body) = self
+            .root(
+                reqwest::Method::GET,
+                &format!("{mount}/metadata/{path}"),
+                None,
+            )
+            .await;
+        match status.as_u16() {
+            200 => Some(body["data"].clone()),
+            404 => None,
+            _ => panic!("reading the metadata of `{mount}/{path}` failed: {status} {body}"),
+        }
+    }
+
+    /// Writes `value` as a new version of a KV secret as root and returns the version number.
+    pub async fn kv_write(&self, mount: &str, path: &str, value: &str) -> u64 {
+        let reply = self
+            .root_ok(
+                reqwest::Method::POST,
+                &format!("{mount}/data/{path}"),
+                Some(serde_json::json!({ "data": { "value": value } })),
+            )
+            .await;
+        reply["data"]["version"].as_u64().expect("a version number")
+    }
+
+    /// Returns the HMAC that the audit device `enact` writes in place of `value`.
+    pub async fn audit_hash(&self, value: &str) -> String {
+        let reply = self
+            .root_ok(
+                reqwest::Method::POST,
+                "sys/audit-hash/enact",
+                Some(serde_json::json!({ "input": value })),
+            )
+            .await;
+        reply["data"]["hash"]
+            .as_str()
+            .expect("the reply holds the hash")
+            .to_string()
+    }
+
+    /// Reads the audit log.
+    pub fn audit_log_bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.audit_log).expect("read the OpenBao audit log")
+    }
+
+    /// Reads the server log.
+    pub fn server_log_bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.log).expect("read the OpenBao server log")
+    }
+}
+
+/// A [`Workspace`] that also works on the shared OpenBao server. Its AppRole roles, ACL
+/// policies and KV secrets carry the workspace's prefix, and dropping it deletes them, revokes
+/// the tokens the test obtained and removes the KV mounts it created.
+pub struct BaoWorkspace {
+    pub ws: Workspace,
+    pub bao: BaoEnv,
+    /// Accessors of tokens the test obtained, revoked on drop.
+    tokens: std::sync::Mutex<Vec<String>>,
+    /// KV mounts the test created, disabled on drop.
+    mounts: std::sync::Mutex<Vec<String>>,
+}
+
+impl std::ops::Deref for BaoWorkspace {
+    type Target = Workspace;
+
+    fn deref(&self) -> &Workspace {
+        &self.ws
+    }
+}
+
+impl BaoWorkspace {
+    /// Creates a workspace on the shared PostgreSQL and OpenBao servers; every `enact` run
+    /// gets enact's admin token in `ENACT_BAO_TOKEN`.
+    pub fn new() -> BaoWorkspace {
+        let bao = BaoEnv::shared();
+        let mut ws = Workspace::new();
+        ws.extra_env
+            .push(("ENACT_BAO_TOKEN".to_string(), bao.token.clone()));
+        BaoWorkspace {
+            ws,
+            bao,
+            tokens: std::sync::Mutex::new(Vec::new()),
+            mounts: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Makes every later `enact` run use `token` as the OpenBao admin token.
+    pub fn use_bao_token(&mut self, token: &str) {
+        self.ws
+            .extra_env
+            .retain(|(key, _)| key != "ENACT_BAO_TOKEN");
+        self.ws
+            .extra_env
+            .push(("ENACT_BAO_TOKEN".to_string(), token.to_string()));
+    }
+
+    /// Returns `name` with this workspace's prefix, as an AppRole role or ACL policy name.
+    pub fn bao_name(&self, name: &str) -> String {
+        format!("{}-{name}", self.ws.prefix)
+    }
+
+    /// Returns a KV secret path below this workspace's folder `e2e/<prefix>`.
+    pub fn kv_path(&self, name: &str) -> String {
+        format!("e2e/{}/{name}", self.ws.prefix)
+    }
+
+    /// Returns the sink file for an AppRole's secret ID.
+    pub fn secret_id_sink(&self, name: &str) -> PathBuf {
+        self.ws.path(&format!("secrets/{name}.secret-id"))
+    }
+
+    /// Reads a secret ID sink file, without its trailing newline.
+    pub fn secret_id_value(&self, name: &str) -> String {
+        let path = self.secret_id_sink(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read sink `{}`: {e}", path.display()));
+        text.strip_suffix('\n').unwrap_or(&text).to_string()
+    }
+
+    /// Renders the OpenBao target `bao-main` at `endpoint`, as lines under `targets:`.
+    pub fn bao_target_yaml(endpoint: &str, verify_window: &str, unmanaged: &str) -> String {
+        format!(
+            "  bao-main:\n    kind: openbao\n    endpoint: {endpoint}\n    admin: {{ token_env: ENACT_BAO_TOKEN }}\n    verify_window: {verify_window}\n    unmanaged: {unmanaged}\n"
+        )
+    }
+
+    /// Writes a policy with the standard PostgreSQL target `pg-main`, the OpenBao target
+    /// `bao-main` on the shared server (a 2 s verification window, every undeclared AppRole
+    /// ignored) and `identities`, a list of [`identity_with`] or [`identity`] blocks.
+    pub fn write_bao_policy(&self, identities: &[String]) {
+        self.write_bao_policy_with(
+            &self.bao.addr,
+            "2s",
+            "{ action: report, ignore: [\"*\"] }",
+            identities,
+        );
+    }
+
+    /// Writes a policy like [`BaoWorkspace::write_bao_policy`], with the OpenBao target at
+    /// `endpoint`, its verification window and its `unmanaged` section as given.
+    pub fn write_bao_policy_with(
+        &self,
+        endpoint: &str,
+        verify_window: &str,
+        unmanaged: &str,
+        identities: &[String],
+    ) {
+        let text = format!(
+            "version: 1\n{}{}identities:\n{}",
+            self.ws
+                .target_yaml(&self.ws.pg.endpoint(), "2s", "{ action: report }"),
+            BaoWorkspace::bao_target_yaml(endpoint, verify_window, unmanaged),
+            identities.concat()
+        );
+        self.ws.write_policy_text(&text);
+    }
+
+    /// Writes the ACL policy `name` (already prefixed) with the rules `hcl`.
+    pub async fn put_policy(&self, name: &str, hcl: &str) {
+        self.bao.put_policy(name, hcl).await;
+    }
+
+    /// Logs in to `role` with `secret_id` and returns the token, which is revoked on drop.
+    pub async fn login(&self, role: &str, secret_id: &str) -> Login {
+        let role_id = self.bao.role_id(role).await;
+        let (status, body) = self.bao.try_login_with(&role_id, secret_id).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::OK,
+            "login to `{role}` failed: {body}"
+        );
+        let login = Login {
+            token: body["auth"]["client_token"]
+                .as_str()
+                .expect("a client token")
+                .to_string(),
+            accessor: body["auth"]["accessor"]
+                .as_str()
+                .expect("an accessor")
+                .to_string(),
+        };
+        self.track_token(&login.accessor);
+        login
+    }
+
+    /// Logs in to `role` with `secret_id` and returns the status and body, for a login that is
+    /// expected to fail. A token it obtains anyway is revoked on drop.
+    pub async fn try_login(&self, role: &str, secret_id: &str) -> (reqwest::StatusCode, Value) {
+        let role_id = self.bao.role_id(role).await;
+        let (status, body) = self.bao.try_login_with(&role_id, secret_id).await;
+        if let Some(accessor) = body["auth"]["accessor"].as_str() {
+            self.track_token(accessor);
+        }
+        (status, body)
+    }
+
+    /// Revokes the token with `accessor` when the workspace is dropped.
+    pub fn track_token(&self, accessor: &str) {
+        self.tokens
+            .lock()
+            .expect("the token list lock")
+            .push(accessor.to_string());
+    }
+
+    /// Creates an orphan token with `policies` as root, revoked on drop.
+    pub async fn create_token(&self, policies: &[&str]) -> Login {
+        let reply = self
+            .bao
+            .root_ok(
+                reqwest::Method::POST,
+                "auth/token/create-orphan",
+                Some(serde_json::json!({
+                    "policies": policies,
+                    "no_default_policy": true,
+                    "ttl": "1h",
+                    "display_name": format!("{}-admin", self.ws.prefix),
+                })),
+            )
+            .await;
+        let login = Login {
+            token: reply["auth"]["client_token"]
+                .as_str()
+                .expect("a client token")
+                .to_string(),
+            accessor: reply["auth"]["accessor"]
+                .as_str()
+                .expect("an accessor")
+                .to_string(),
+        };
+        self.track_token(&login.accessor);
+        login
+    }
+
+    /// Mounts a new KV version 2 engine named after the prefix, disabled on drop, and returns
+    /// its path.
+    pub async fn mount_kv(&self, name: &str) -> String {
+        let mount = self.bao_name(name);
+        self.bao
+            .root_ok(
+                reqwest::Method::POST,
+                &format!("sys/mounts/{mount}"),
+                Some(serde_json::json!({ "type": "kv", "options": { "version": "2" } })),
+            )
+            .await;
+        self.mounts
+            .lock()
+            .expect("the mount list lock")
+            .push(mount.clone());
+        // A new KV version 2 mount upgrades itself before it accepts writes.
+        let probe = format!("{mount}/config");
+        poll_until(
+            "the new KV mount to accept requests",
+            Duration::from_secs(10),
+            || {
+                let bao = self.bao.clone();
+                let probe = probe.clone();
+                async move {
+                    let (status, _) = bao.root(reqwest::Method::GET, &probe, None).await;
+                    status.is_success().then_some(())
+                }
+            },
+        )
+        .await;
+        mount
+    }
+}
+
+impl Drop for BaoWorkspace {
+    fn drop(&mut self) {
+        let bao = self.bao.clone();
+        let prefix = self.ws.prefix.clone();
+        let tokens = std::mem::take(&mut *self.tokens.lock().unwrap_or_else(|e| e.into_inner()));
+        let mounts = std::mem::take(&mut *self.mounts.lock().unwrap_or_else(|e| e.into_inner()));
+        // Dropping runs inside the test's runtime, which cannot block on another future, so the
+        // clean-up gets a thread and a runtime of its own.
+        let scope = prefix.clone();
+        let joined = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("build a runtime");
+            runtime.block_on(clean_bao(&bao, &scope, &tokens, &mounts));
+        })
+        .join();
+        if joined.is_err() {
+            eprintln!("clean-up of OpenBao objects with prefix `{prefix}` failed");
+        }
+    }
+}
+
+/// Revokes `tokens`, deletes the roles, policies and KV secrets named with `prefix`, and
+/// disables `mounts`. Failures are ignored: the server may be down by now.
+async fn clean_bao(bao: &BaoEnv, prefix: &str, tokens: &[String], mounts: &[String]) {
+    use reqwest::Method;
+    for accessor in tokens {
+        let body = serde_json::json!({ "accessor": accessor });
+        let _ = bao
+            .root(Method::POST, "auth/token/revoke-accessor", Some(body))
+            .await;
+    }
+    let list = |reply: &Value| -> Vec<String> {
+        reply["data"]["keys"]
+            .as_array()
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (_, roles) = bao
+        .root(Method::GET, "auth/approle/role?list=true", None)
+        .await;
+    for role in list(&roles).iter().filter(|r| r.starts_with(prefix)) {
+        let _ = bao
+            .root(Method::DELETE, &format!("auth/approle/role/{role}"), None)
+            .await;
+    }
+    let (_, policies) = bao
+        .root(Method::GET, "sys/policies/acl?list=true", None)
+        .await;
+    for policy in list(&policies).iter().filter(|p| p.starts_with(prefix)) {
+        let _ = bao
+            .root(Method::DELETE, &format!("sys/policies/acl/{policy}"), None)
+            .await;
+    }
+    // The secrets below `e2e/<prefix>/`, one folder level deep at most.
+    let folder = format!("e2e/{prefix}");
+    let (_, keys) = bao
+        .root(
+            Method::GET,
+            &format!("secret/metadata/{folder}?list=true"),
+            None,
+        )
+        .await;
+    for key in list(&keys) {
+        let path = format!("{folder}/{key}");
+        if let Some(sub) = key.strip_suffix('/') {
+            let (_, inner) = bao
+                .root(
+                    Method::GET,
+                    &format!("secret/metadata/{folder}/{sub}?list=true"),
+                    None,
+                )
+                .await;
+            for leaf in list(&inner) {
+                let _ = bao
+                    .root(
+                        Method::DELETE,
+                        &format!("secret/metadata/{folder}/{sub}/{leaf}"),
+                        None,
+                    )
+                    .await;
+            }
+        } else {
+            let _ = bao
+                .root(Method::DELETE, &format!("secret/metadata/{path}"), None)
+                .await;
+        }
+    }
+    for mount in mounts {
+        let _ = bao
+            .root(Method::DELETE, &format!("sys/mounts/{mount}"), None)
+            .await;
+    }
+}
+
+/// One account block of an identity: role `role` on target `target`. `body` contains the
+/// account's other keys, one per line, without indentation.
+pub fn account(target: &str, role: &str, body: &str) -> String {
+    let mut out = format!("      - target: {target}\n        role: {role}\n");
+    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+        out.push_str("        ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// One identity block of a policy with lifecycle `state` and `accounts`, a list of
+/// [`account`] blocks.
+pub fn identity_with(id: &str, state: &str, accounts: &[String]) -> String {
+    format!(
+        "  {id}:\n    owner: e2e-team\n    purpose: end-to-end test\n    state: {state}\n    accounts:\n{}",
+        accounts.concat()
+    )
+}
+
+/// Renders the credential line of an AppRole account that delivers its secret ID to `sink`.
+pub fn secret_id_credential(sink: &Path, max_age: &str) -> String {
+    format!(
+        "credential: {{ kind: secret_id, max_age: {max_age}, deliver_to: {{ file: {} }} }}\n",
+        sink.display()
+    )
+}
+
+/// Renders the credential line of an account whose `kind` of credential goes to the KV secret
+/// `path` on the mount `mount` of `bao-main`.
+pub fn vault_credential(kind: &str, mount: &str, path: &str, max_age: &str) -> String {
+    format!(
+        "credential: {{ kind: {kind}, max_age: {max_age}, deliver_to: {{ vault: {{ target: bao-main, mount: {mount}, path: {path} }} }} }}\n"
+    )
+}
+
+/// Returns whether `haystack` contains `needle`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
+}
