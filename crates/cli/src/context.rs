@@ -207,13 +207,56 @@ impl SinkResolver for Sinks {
     }
 }
 
-/// The evidence log shared by the executor's tasks.
-pub struct SharedEvidence(pub Mutex<EvidenceLog>);
+/// The evidence log shared by the executor's tasks, with an index of the action records that
+/// earlier runs wrote, built on first use.
+pub struct SharedEvidence {
+    pub log: Mutex<EvidenceLog>,
+    state_dir: PathBuf,
+    earlier: std::sync::OnceLock<Result<EarlierOutcomes, String>>,
+}
+
+/// The last outcome recorded for each (run id, action id), with its record's sequence number.
+type EarlierOutcomes = std::collections::HashMap<(String, String), (u64, String)>;
+
+impl SharedEvidence {
+    /// Shares `log`, whose files are in `state_dir`.
+    pub fn new(log: EvidenceLog, state_dir: &Path) -> Self {
+        SharedEvidence {
+            log: Mutex::new(log),
+            state_dir: state_dir.to_path_buf(),
+            earlier: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn index_earlier(&self) -> Result<EarlierOutcomes, String> {
+        let mut index = EarlierOutcomes::new();
+        let records = enact_evidence::read_records(&self.state_dir).map_err(|e| e.to_string())?;
+        for record in records {
+            let (seq, body) = record.map_err(|e| e.to_string())?;
+            if body["type"] != "action" {
+                continue;
+            }
+            let run = body["run_id"].as_str().unwrap_or_default().to_string();
+            let action = body["action"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let outcome = match body["outcome"]["status"].as_str() {
+                Some("judged") => body["outcome"]["verdict"]["verdict"].as_str(),
+                other => other,
+            };
+            if let Some(outcome) = outcome {
+                index.insert((run, action), (seq, outcome.to_string()));
+            }
+        }
+        Ok(index)
+    }
+}
 
 impl EvidenceWriter for SharedEvidence {
     fn append_action(&self, record: &ActionRecord<'_>) -> Result<u64, String> {
         let mut log = self
-            .0
+            .log
             .lock()
             .map_err(|_| "the evidence log lock is poisoned".to_string())?;
         let appended = log.append_action(record).map_err(|e| e.to_string())?;
@@ -221,5 +264,19 @@ impl EvidenceWriter for SharedEvidence {
         // checkpoint at the end of the run makes it durable.
         log.flush().map_err(|e| e.to_string())?;
         Ok(appended.seq)
+    }
+
+    fn recorded_outcome(
+        &self,
+        run_id: &str,
+        action: &enact_model::ActionId,
+    ) -> Result<Option<(u64, String)>, String> {
+        let index = self.earlier.get_or_init(|| self.index_earlier());
+        match index {
+            Ok(index) => Ok(index
+                .get(&(run_id.to_string(), action.to_string()))
+                .cloned()),
+            Err(error) => Err(error.clone()),
+        }
     }
 }

@@ -277,6 +277,8 @@ impl Executor {
                 &[],
                 &StepState::default(),
             )
+        } else if let Some(recorded) = self.recorded_verdict(run, action) {
+            recorded
         } else {
             self.execute_checked(run, action).await
         };
@@ -291,6 +293,44 @@ impl Executor {
             reason,
             evidence_seq: seq,
         }
+    }
+
+    /// The final verdict an earlier run recorded in the evidence for this action, when the run
+    /// stopped after writing the record but before journaling the verdict. The journal is
+    /// brought up to date and the action is not verified a second time. An indeterminate record
+    /// is not final, so the action is verified again.
+    fn recorded_verdict(
+        &self,
+        run: &RunRef<'_>,
+        action: &Action,
+    ) -> Option<(ActionStatus, Option<String>, Option<u64>)> {
+        let (seq, outcome) = match self.evidence.recorded_outcome(run.run_id, &action.id) {
+            Ok(Some(found)) => found,
+            Ok(None) => return None,
+            Err(error) => {
+                warn!(action = %action.id, %error, "could not search the evidence for an earlier verdict");
+                return None;
+            }
+        };
+        let status = match outcome.as_str() {
+            "verified" => ActionStatus::Verified,
+            "refuted" => ActionStatus::Refuted,
+            "failed" => ActionStatus::Failed,
+            _ => return None,
+        };
+        let reason =
+            format!("recorded as {outcome} in evidence record {seq} by the run that stopped");
+        if let Err(error) = self.store.set_status(
+            run.run_id,
+            &action.id,
+            status,
+            Some(&reason),
+            self.clock.now(),
+        ) {
+            warn!(action = %action.id, %error, "could not journal the recorded verdict");
+        }
+        info!(action = %action.id, seq, outcome = outcome.as_str(), "verdict already in the evidence");
+        Some((status, Some(reason), Some(seq)))
     }
 
     async fn execute_checked(

@@ -58,6 +58,15 @@ pub trait EvidenceWriter: Send + Sync {
     /// Appends `record` so that it survives the process being killed, and returns its sequence
     /// number.
     fn append_action(&self, record: &ActionRecord<'_>) -> Result<u64, String>;
+
+    /// The sequence number and outcome (`verified`, `refuted`, `indeterminate` or `failed`) of
+    /// the last record written for `action` in run `run_id`, if any. A resumed run asks this so
+    /// that an action whose record was written just before a crash is not recorded twice.
+    fn recorded_outcome(
+        &self,
+        run_id: &str,
+        action: &enact_model::ActionId,
+    ) -> Result<Option<(u64, String)>, String>;
 }
 
 /// Receives progress for a person watching the run.

@@ -405,6 +405,26 @@ impl EvidenceWriter for Records {
         records.push(serde_json::to_value(record).map_err(|e| e.to_string())?);
         Ok(records.len() as u64)
     }
+
+    fn recorded_outcome(
+        &self,
+        run_id: &str,
+        action: &ActionId,
+    ) -> Result<Option<(u64, String)>, String> {
+        let records = self.records.lock().unwrap();
+        Ok(records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r["run_id"] == run_id && r["action"]["id"] == action.as_str())
+            .map(|(index, r)| {
+                let outcome = match r["outcome"]["status"].as_str() {
+                    Some("judged") => r["outcome"]["verdict"]["verdict"].as_str(),
+                    other => other,
+                };
+                (index as u64 + 1, outcome.unwrap_or_default().to_string())
+            })
+            .last())
+    }
 }
 
 struct FileSinks;
@@ -850,4 +870,41 @@ async fn unwritable_evidence_blocks_verified() {
     assert_ne!(results[0].status, ActionStatus::Verified);
     let status = h.store.statuses.lock().unwrap()[&("run-1".to_string(), grant.id.to_string())];
     assert_eq!(status, ActionStatus::Running);
+}
+
+#[tokio::test]
+async fn recorded_verdict_is_not_repeated() {
+    let h = harness(None);
+    seed_account(&h, "old");
+    let grant = action(
+        ActionKind::Grant {
+            entitlement: readers(),
+        },
+        vec![],
+    );
+    let results = h
+        .executor
+        .run(&plan(vec![grant.clone()]), "run-1")
+        .await
+        .unwrap();
+    assert_eq!(results[0].status, ActionStatus::Verified);
+
+    // A crash after the evidence record but before the journal's verdict leaves it running.
+    h.store
+        .set_status(
+            "run-1",
+            &grant.id,
+            ActionStatus::Running,
+            None,
+            Timestamp(0),
+        )
+        .unwrap();
+    let resumed = h.executor.resume().await.unwrap();
+
+    assert_eq!(resumed.len(), 1);
+    assert_eq!(resumed[0].status, ActionStatus::Verified);
+    assert_eq!(h.records.records.lock().unwrap().len(), 1);
+    assert_eq!(h.target.calls("grant"), 1);
+    let status = h.store.statuses.lock().unwrap()[&("run-1".to_string(), grant.id.to_string())];
+    assert_eq!(status, ActionStatus::Verified);
 }

@@ -14,7 +14,7 @@ use enact_store_sqlite::SqliteStore;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A progress bar on standard error, shown only when it is a terminal.
 struct Bar(ProgressBar);
@@ -73,7 +73,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     for repair in log.repairs() {
         eprintln!("warning: evidence log repaired: {repair}");
     }
-    let evidence = Arc::new(SharedEvidence(Mutex::new(log)));
+    let evidence = Arc::new(SharedEvidence::new(log, &state.dir));
     let clock = Arc::new(SystemClock);
 
     let max_destructive = if args.allow_destructive {
@@ -144,7 +144,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     let all: Vec<&ActionResult> = resumed.iter().chain(results.iter()).collect();
     {
         let mut log = evidence
-            .0
+            .log
             .lock()
             .map_err(|_| anyhow::anyhow!("the evidence log lock is poisoned"))?;
         if !plan.actions.is_empty() {
