@@ -415,6 +415,7 @@ impl EvidenceWriter for Records {
         Ok(records
             .iter()
             .enumerate()
+            .rev()
             .filter(|(_, r)| r["run_id"] == run_id && r["action"]["id"] == action.as_str())
             .map(|(index, r)| {
                 let outcome = match r["outcome"]["status"].as_str() {
@@ -423,7 +424,7 @@ impl EvidenceWriter for Records {
                 };
                 (index as u64 + 1, outcome.unwrap_or_default().to_string())
             })
-            .last())
+            .next())
     }
 }
 
