@@ -13,10 +13,12 @@ mod common;
 
 use common::{
     account, action_records, identity_with, plan_actions, poll_until, record_verdict,
-    secret_id_credential, vault_credential, BaoWorkspace,
+    secret_id_credential, vault_credential, BaoWorkspace, Proxy, ProxyHook,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Renders an AppRole account `name` holding `policies`, with a secret ID (max_age 30d)
@@ -593,4 +595,90 @@ async fn decommissioned_role_is_deleted() {
         "the KV secret still exists"
     );
     bw.enact(&["plan"]).await.expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_use_secret_id_logs_in() {
+    let bw = BaoWorkspace::new();
+    let role = bw.bao_name("once");
+    let sink = bw.secret_id_sink("once");
+    let credential = format!(
+        "credential: {{ kind: secret_id, max_age: 30d, max_uses: 1, deliver_to: {{ file: {} }} }}\n",
+        sink.display()
+    );
+    bw.write_bao_policy(&[identity_with(
+        "once",
+        "active",
+        &[account("bao-main", &role, &credential)],
+    )]);
+    bw.enact(&["apply"]).await.expect_code(0);
+    let settings = bw.bao.role(&role).await.expect("the role exists");
+    assert_eq!(setting(&settings, "secret_id_num_uses"), 1);
+
+    // The dependent's one login must work with the secret ID enact delivered.
+    let (status, body) = bw.try_login(&role, &bw.secret_id_value("once")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the delivered single-use secret ID does not log in: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn plan_survives_role_deleted_midway() {
+    let bw = BaoWorkspace::new();
+    let doomed = bw.bao_name("doomed");
+    let identities = [identity_with(
+        "api",
+        "active",
+        &[approle(&bw, "api", &[], "")],
+    )];
+    bw.write_bao_policy(&identities);
+    bw.enact(&["apply"]).await.expect_code(0);
+
+    // An undeclared role, which the policy ignores, with a secret ID. Another application
+    // deletes it after enact has listed its secret IDs and before enact looks them up.
+    bw.bao
+        .root_ok(
+            Method::POST,
+            &format!("auth/approle/role/{doomed}"),
+            Some(serde_json::json!({ "token_policies": ["default"] })),
+        )
+        .await;
+    bw.bao.issue_secret_id(&doomed, None).await;
+    let deleted = Arc::new(AtomicBool::new(false));
+    let hook: ProxyHook = {
+        let bao = bw.bao.clone();
+        let doomed = doomed.clone();
+        let deleted = deleted.clone();
+        Arc::new(move || {
+            let bao = bao.clone();
+            let doomed = doomed.clone();
+            let deleted = deleted.clone();
+            Box::pin(async move {
+                bao.root_ok(Method::DELETE, &format!("auth/approle/role/{doomed}"), None)
+                    .await;
+                deleted.store(true, Ordering::SeqCst);
+            })
+        })
+    };
+    let proxy = Proxy::start_with_hook(
+        bw.bao.socket_address(),
+        &format!("GET /v1/auth/approle/role/{doomed}/secret-id?list=true HTTP/1.1"),
+        hook,
+    )
+    .await;
+    bw.write_bao_policy_with(
+        &format!("http://{}", proxy.address),
+        "2s",
+        "{ action: report, ignore: [\"*\"] }",
+        &identities,
+    );
+
+    let planned = bw.enact(&["plan"]).await;
+    assert!(
+        deleted.load(Ordering::SeqCst),
+        "the role was not deleted during the observation\n{planned}"
+    );
+    planned.expect_code(0);
 }

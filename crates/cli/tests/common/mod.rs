@@ -1578,3 +1578,106 @@ pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
             .windows(needle.len())
             .any(|window| window == needle)
 }
+
+/// A hook that [`Proxy::start_with_hook`] runs once, before it relays a response.
+pub type ProxyHook =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+impl Proxy {
+    /// Starts forwarding every connection to `upstream`. The first time a client sends bytes
+    /// that contain `trigger`, such as an HTTP request line, the proxy forwards them but holds
+    /// the server's response until `hook` has run, so a test can change the server between a
+    /// request and the client's next one.
+    pub async fn start_with_hook(upstream: SocketAddr, trigger: &str, hook: ProxyHook) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let address = listener.local_addr().expect("proxy address");
+        let allowed = Arc::new(AtomicUsize::new(usize::MAX));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let trigger: Arc<[u8]> = Arc::from(trigger.as_bytes());
+        let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = {
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                while let Ok((inbound, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(forward_with_hook(
+                        inbound,
+                        upstream,
+                        trigger.clone(),
+                        fired.clone(),
+                        hook.clone(),
+                    ));
+                }
+            })
+        };
+        Proxy {
+            address,
+            allowed,
+            accepted,
+            task,
+        }
+    }
+}
+
+/// Forwards one connection to `upstream`. Unless `fired` is set already, the first request
+/// that contains `trigger` sets it, and its response waits until `hook` has run.
+async fn forward_with_hook(
+    inbound: tokio::net::TcpStream,
+    upstream: SocketAddr,
+    trigger: Arc<[u8]>,
+    fired: Arc<std::sync::atomic::AtomicBool>,
+    hook: ProxyHook,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = inbound.into_split();
+    let (mut server_read, mut server_write) = outbound.into_split();
+    let pending = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let replies = {
+        let pending = pending.clone();
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; 16 * 1024];
+            loop {
+                let read = match server_read.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => read,
+                };
+                if pending.swap(false, Ordering::SeqCst) {
+                    hook().await;
+                }
+                if client_write.write_all(&buffer[..read]).await.is_err() {
+                    break;
+                }
+            }
+            let _ = client_write.shutdown().await;
+        })
+    };
+    // The tail of what the client sent, so a trigger split across two reads is still found.
+    let mut seen: Vec<u8> = Vec::new();
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match client_read.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        seen.extend_from_slice(&buffer[..read]);
+        let found = seen
+            .windows(trigger.len())
+            .any(|window| *window == *trigger);
+        // The flag is set before the request is forwarded, so its response finds it set.
+        if found && !fired.swap(true, Ordering::SeqCst) {
+            pending.store(true, Ordering::SeqCst);
+        }
+        let keep = trigger.len().saturating_sub(1).min(seen.len());
+        seen.drain(..seen.len() - keep);
+        if server_write.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    let _ = server_write.shutdown().await;
+    let _ = replies.await;
+}
