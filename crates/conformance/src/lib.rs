@@ -104,6 +104,7 @@ macro_rules! conformance_tests {
             deleted_account_rejects_login,
             observe_finds_undeclared_accounts,
             observe_shows_drift,
+            observe_survives_concurrent_deletes,
             changes_are_idempotent,
             unreachable_reads_are_unavailable,
             unreachable_changes_are_unavailable,

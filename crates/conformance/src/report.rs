@@ -19,6 +19,7 @@ pub enum Check {
     DeletedAccountRejectsLogin,
     ObserveFindsUndeclaredAccounts,
     ObserveShowsDrift,
+    ObserveSurvivesConcurrentDeletes,
     ChangesAreIdempotent,
     UnreachableReadsAreUnavailable,
     UnreachableChangesAreUnavailable,
@@ -27,7 +28,7 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order [`crate::run_all`] runs them.
-    pub const ALL: [Check; 17] = [
+    pub const ALL: [Check; 18] = [
         Check::CapabilitiesAgree,
         Check::ProvisionReadsBack,
         Check::GrantAndRevokeReadBack,
@@ -41,6 +42,7 @@ impl Check {
         Check::DeletedAccountRejectsLogin,
         Check::ObserveFindsUndeclaredAccounts,
         Check::ObserveShowsDrift,
+        Check::ObserveSurvivesConcurrentDeletes,
         Check::ChangesAreIdempotent,
         Check::UnreachableReadsAreUnavailable,
         Check::UnreachableChangesAreUnavailable,
@@ -64,6 +66,7 @@ impl Check {
             Check::DeletedAccountRejectsLogin => "deleted_account_rejects_login",
             Check::ObserveFindsUndeclaredAccounts => "observe_finds_undeclared_accounts",
             Check::ObserveShowsDrift => "observe_shows_drift",
+            Check::ObserveSurvivesConcurrentDeletes => "observe_survives_concurrent_deletes",
             Check::ChangesAreIdempotent => "changes_are_idempotent",
             Check::UnreachableReadsAreUnavailable => "unreachable_reads_are_unavailable",
             Check::UnreachableChangesAreUnavailable => "unreachable_changes_are_unavailable",
@@ -113,6 +116,9 @@ impl Check {
             Check::ObserveShowsDrift => {
                 "An entitlement granted and one revoked between two observations show in the next `observe`."
             }
+            Check::ObserveSurvivesConcurrentDeletes => {
+                "`observe` succeeds while accounts are being deleted, as other tools and people delete them on a shared target."
+            }
             Check::ChangesAreIdempotent => {
                 "Every change operation run twice succeeds both times and reads back the same."
             }
@@ -146,6 +152,7 @@ impl Check {
             | Check::DeleteRemovesAccount
             | Check::ObserveFindsUndeclaredAccounts
             | Check::ObserveShowsDrift
+            | Check::ObserveSurvivesConcurrentDeletes
             | Check::ChangesAreIdempotent
             | Check::UnreachableReadsAreUnavailable
             | Check::UnreachableChangesAreUnavailable => &[],

@@ -235,6 +235,9 @@ async fn run_body<F: Fixture + ?Sized>(
             observe::observe_finds_undeclared_accounts(&mut scratch).await
         }
         Check::ObserveShowsDrift => observe::observe_shows_drift(&mut scratch).await,
+        Check::ObserveSurvivesConcurrentDeletes => {
+            observe::observe_survives_concurrent_deletes(&mut scratch).await
+        }
         Check::ChangesAreIdempotent => accounts::changes_are_idempotent(&mut scratch).await,
         Check::UnreachableReadsAreUnavailable => {
             unreachable::unreachable_reads_are_unavailable(fixture).await
@@ -287,6 +290,8 @@ check_functions! {
     observe_finds_undeclared_accounts => ObserveFindsUndeclaredAccounts;
     /// Runs [`Check::ObserveShowsDrift`].
     observe_shows_drift => ObserveShowsDrift;
+    /// Runs [`Check::ObserveSurvivesConcurrentDeletes`].
+    observe_survives_concurrent_deletes => ObserveSurvivesConcurrentDeletes;
     /// Runs [`Check::ChangesAreIdempotent`].
     changes_are_idempotent => ChangesAreIdempotent;
     /// Runs [`Check::UnreachableReadsAreUnavailable`].

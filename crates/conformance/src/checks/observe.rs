@@ -3,11 +3,16 @@
 
 use super::{ensure, ensure_eq, supports, During, Failure, Scratch};
 use crate::fixture::{Fixture, Proof, Support};
-use enact_model::{Entitlement, TargetObservation};
+use enact_model::{Entitlement, OwnedObjects, TargetObservation};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How many reads the connection check makes; each must open its own connection.
 const COUNTED_READS: usize = 3;
+
+/// How many accounts the concurrent-delete check deletes while it observes. Each delete is a
+/// chance for `observe` to meet an account that vanished after it was listed.
+const DELETED_WHILE_OBSERVED: usize = 12;
 
 pub(super) fn capabilities_agree<F: Fixture + ?Sized>(
     scratch: &Scratch<'_, F>,
@@ -135,6 +140,64 @@ pub(super) async fn observe_shows_drift<F: Fixture + ?Sized>(
         observed_entitlements(&revoked, &account)?,
         BTreeSet::from([second.clone()]),
         "entitlements of `{account}` in the observe after revoking {first}"
+    );
+    Ok(())
+}
+
+pub(super) async fn observe_survives_concurrent_deletes<F: Fixture + ?Sized>(
+    scratch: &mut Scratch<'_, F>,
+) -> Result<(), Failure> {
+    let accounts: Vec<String> = (0..DELETED_WHILE_OBSERVED)
+        .map(|_| scratch.account("vanish"))
+        .collect();
+    for account in &accounts {
+        scratch.create(account, true, None).await?;
+    }
+    let connector = &scratch.connector;
+
+    // Both loops run on this task, taking turns at every request, so the observations
+    // interleave with the deletes.
+    let deletes_done = AtomicBool::new(false);
+    let deletes = async {
+        let mut result = Ok(());
+        for account in &accounts {
+            result = connector
+                .delete_account(account, &OwnedObjects::Refuse)
+                .await
+                .during(&format!("delete_account(`{account}`)"));
+            if result.is_err() {
+                break;
+            }
+        }
+        deletes_done.store(true, Ordering::Relaxed);
+        result
+    };
+    let observations = async {
+        let mut count = 0_usize;
+        while !deletes_done.load(Ordering::Relaxed) {
+            count += 1;
+            connector.observe(&accounts).await.during(&format!(
+                "observe number {count} while accounts were deleted"
+            ))?;
+        }
+        Ok::<usize, Failure>(count)
+    };
+    let (deleted, observed) = futures_util::future::join(deletes, observations).await;
+    deleted?;
+    let count = observed?;
+    ensure!(count > 0, "no observe ran while the accounts were deleted");
+
+    let after = connector
+        .observe(&accounts)
+        .await
+        .during("observe after the deletes")?;
+    let left: Vec<&String> = accounts
+        .iter()
+        .filter(|account| after.accounts.contains_key(*account))
+        .collect();
+    ensure!(
+        left.is_empty(),
+        "observe still reports deleted accounts {left:?}"
     );
     Ok(())
 }
