@@ -2,7 +2,10 @@
 //!
 //! [`OpenBaoConnector`] manages AppRole roles as accounts: a role's `token_policies` are its
 //! entitlements ([`Entitlement::Policy`]), a secret ID is its credential, and the tokens
-//! issued by logins through the role are its sessions. [`KvSink`] delivers credentials to a
+//! issued by logins through the role are its sessions. Periodic and service tokens that an
+//! NHI holds are sessions of its role too when their metadata names the role under
+//! [`HELD_BY_METADATA`] (`enact_account`): their maximum lifetime is enforced and they are
+//! revoked by accessor like the others. [`KvSink`] delivers credentials to a
 //! KV version 2 secret.
 //!
 //! # Capabilities the admin token needs (OpenBao 2.7)
@@ -74,7 +77,7 @@ use zeroize::Zeroizing;
 
 pub use kv::KvSink;
 pub use names::MANAGED_SETTINGS;
-pub use read::LOGIN_DISABLED_CIDR;
+pub use read::{HELD_BY_METADATA, LOGIN_DISABLED_CIDR};
 
 /// The AppRole mount used when the target names none.
 pub const DEFAULT_MOUNT: &str = "approle";

@@ -142,10 +142,15 @@ fn malformed(path: &str, field: &str) -> ConnectorError {
     )
 }
 
+/// The token metadata key that names the AppRole role of an NHI holding a token created
+/// outside a login, such as a periodic or service token.
+pub const HELD_BY_METADATA: &str = "enact_account";
+
 /// Reads the open sessions of every role on the mount, by role name.
 ///
-/// A session is a token issued by a login through the mount: its `path` is
-/// `auth/<mount>/login` and its metadata names the role. Batch tokens are not stored, so they
+/// A session is a token issued by a login through the mount (its `path` is
+/// `auth/<mount>/login` and its metadata names the role), or any other token whose
+/// [`HELD_BY_METADATA`] metadata names the role. Batch tokens are not stored, so they
 /// cannot be listed or revoked one by one and never appear here.
 ///
 /// NOTE: OpenBao has no index of tokens by role, so this lists every token accessor on the
@@ -191,10 +196,15 @@ async fn lookup_token(
         return Err(status_error("`POST auth/token/lookup-accessor`", &reply));
     }
     let data = reply.data();
-    if data["path"].as_str() != Some(login_path) {
-        return Ok(None);
-    }
-    let Some(role) = data["meta"]["role_name"].as_str() else {
+    // A token belongs to a role when a login through the mount issued it, or when whoever
+    // created it (for example a periodic or service token made with `auth/token/create`)
+    // named the role in its `enact_account` metadata.
+    let role = if data["path"].as_str() == Some(login_path) {
+        data["meta"]["role_name"].as_str()
+    } else {
+        data["meta"][HELD_BY_METADATA].as_str()
+    };
+    let Some(role) = role else {
         return Ok(None);
     };
     // `issue_time` has sub-second precision; `creation_time` is whole seconds.

@@ -587,3 +587,76 @@ async fn secrets_stay_out_of_logs_and_debug() {
 
     delete_roles(&connector, &[&role]).await;
 }
+
+#[tokio::test]
+async fn held_periodic_token_is_a_session() {
+    let env = BaoEnv::load();
+    let connector = env.connector();
+    let role = unique("holder");
+    connector
+        .create_account(
+            &role,
+            true,
+            &BTreeMap::new(),
+            Some(&secret(&random_secret())),
+            now(),
+        )
+        .await
+        .unwrap();
+    // A periodic token created for the NHI outside any login, naming its role in metadata,
+    // and one that names no role.
+    let (status, body) = env
+        .root(
+            Method::POST,
+            "auth/token/create-orphan",
+            Some(json!({ "period": "24h", "policies": ["default"], "meta": { enact_openbao::HELD_BY_METADATA: role } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let held = body["auth"]["accessor"].as_str().unwrap().to_string();
+    let (status, body) = env
+        .root(
+            Method::POST,
+            "auth/token/create-orphan",
+            Some(json!({ "period": "24h", "policies": ["default"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let unrelated = body["auth"]["accessor"].as_str().unwrap().to_string();
+
+    let sessions = connector.list_sessions(&role).await.unwrap();
+    let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, vec![held.as_str()]);
+
+    let ended = connector
+        .end_sessions(&role, &SessionSelector::All, now())
+        .await
+        .unwrap();
+    assert_eq!(ended.len(), 1);
+    let (status, body) = env
+        .root(
+            Method::POST,
+            "auth/token/lookup-accessor",
+            Some(json!({ "accessor": held })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // The token that names no role is left alone.
+    let (status, body) = env
+        .root(
+            Method::POST,
+            "auth/token/lookup-accessor",
+            Some(json!({ "accessor": unrelated })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let _ = env
+        .root(
+            Method::POST,
+            "auth/token/revoke-accessor",
+            Some(json!({ "accessor": unrelated })),
+        )
+        .await;
+
+    delete_roles(&connector, &[&role]).await;
+}
