@@ -140,6 +140,17 @@ pub trait Connector: Send + Sync {
     /// Lists the account's open sessions on a new connection.
     async fn list_sessions(&self, account: &str) -> Result<Vec<ObservedSession>, ConnectorError>;
 
+    /// Lists the account's open sessions for the record of a change, such as the sessions a
+    /// rotation leaves open. Unlike [`Connector::list_sessions`], it may reuse the connection
+    /// that makes changes, so the verifier never calls it. The default lists on a new
+    /// connection.
+    async fn sessions_before_change(
+        &self,
+        account: &str,
+    ) -> Result<Vec<ObservedSession>, ConnectorError> {
+        self.list_sessions(account).await
+    }
+
     /// Creates the account with `settings` (see [`Connector::configure`]), then sets
     /// `credential` when given, recording `now` as its set time. If the account exists
     /// already, sets the settings, credential and login flag instead.

@@ -212,7 +212,7 @@ pub async fn perform(
     let mut learned = StepState::default();
     match step {
         Step::ListSessions => {
-            learned.sessions_before = ctx.connector.list_sessions(account).await?;
+            learned.sessions_before = ctx.connector.sessions_before_change(account).await?;
         }
         Step::StageCredential => {
             let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;

@@ -78,6 +78,21 @@ impl PostgresConnector {
         }
     }
 
+    /// Lists one role's sessions on the admin connection, for the record of a change.
+    pub(crate) async fn sessions_on_admin(
+        &self,
+        account: &str,
+    ) -> Result<Vec<enact_model::ObservedSession>, ConnectorError> {
+        let mut slot = self.admin.lock().await;
+        let session = self.admin_session(&mut slot).await?;
+        let client = &session.client;
+        let Some(oid) = crate::read::role_oid(client, account).await? else {
+            return Ok(Vec::new());
+        };
+        let mut sessions = crate::read::read_sessions(client, &[oid]).await?;
+        Ok(sessions.remove(&oid).unwrap_or_default())
+    }
+
     /// Returns the open admin connection in `slot`, opening one when there is none or the last
     /// one closed.
     async fn admin_session<'s>(

@@ -150,6 +150,15 @@ impl Connector for PostgresConnector {
         Ok(sessions.remove(&oid).unwrap_or_default())
     }
 
+    async fn sessions_before_change(
+        &self,
+        account: &str,
+    ) -> Result<Vec<ObservedSession>, ConnectorError> {
+        // A read for the evidence of a change, not a verification, so the admin connection
+        // serves and no new login is needed.
+        self.sessions_on_admin(account).await
+    }
+
     async fn create_account(
         &self,
         account: &str,
