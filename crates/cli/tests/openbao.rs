@@ -13,7 +13,7 @@ mod common;
 
 use common::{
     account, action_records, identity_with, plan_actions, poll_until, record_verdict,
-    secret_id_credential, vault_credential, BaoWorkspace, Proxy, ProxyHook,
+    secret_id_credential, vault_credential, BaoWorkspace, PrivateBao, Proxy, ProxyHook,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -444,6 +444,49 @@ async fn undeclared_approle_is_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unmanaged_approle_is_disabled() {
+    // A policy that disables undeclared roles acts on every role of the server, so the test
+    // has a server of its own.
+    let server = PrivateBao::start();
+    let bw = BaoWorkspace::on(server.env.clone());
+    let stray = bw.bao_name("stray");
+    bw.bao
+        .root_ok(
+            Method::POST,
+            &format!("auth/approle/role/{stray}"),
+            Some(serde_json::json!({ "token_policies": ["default"] })),
+        )
+        .await;
+    let secret_id = bw.bao.issue_secret_id(&stray, None).await;
+    let session = bw.login(&stray, &secret_id).await;
+    let identities = [identity_with(
+        "api",
+        "active",
+        &[approle(&bw, "api", &[], "")],
+    )];
+    bw.write_bao_policy_with(&bw.bao.addr, "2s", "{ action: disable }", &identities);
+
+    let (code, plan) = bw.plan_json().await;
+    assert_eq!(code, 2);
+    assert!(
+        plan_actions(&plan).contains(&("disable_login".to_string(), stray.clone())),
+        "{plan}"
+    );
+    bw.enact(&["apply"]).await.expect_code(0);
+
+    assert_login_rejected(
+        "the secret ID of a disabled undeclared role",
+        &bw.try_login(&stray, &secret_id).await,
+        "unauthorized by CIDR restrictions",
+    );
+    assert!(
+        !bw.bao.token_valid(&session.accessor).await,
+        "the undeclared role's token is still valid"
+    );
+    bw.enact(&["plan"]).await.expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changed_token_ttl_is_configured() {
     let bw = BaoWorkspace::new();
     let role = bw.bao_name("api");
@@ -624,10 +667,26 @@ async fn single_use_secret_id_logs_in() {
     );
 }
 
+/// Returns a hook that deletes the AppRole `role` as root and then sets `deleted`.
+fn delete_role_hook(bw: &BaoWorkspace, role: &str, deleted: &Arc<AtomicBool>) -> ProxyHook {
+    let bao = bw.bao.clone();
+    let role = role.to_string();
+    let deleted = deleted.clone();
+    Arc::new(move || {
+        let bao = bao.clone();
+        let role = role.clone();
+        let deleted = deleted.clone();
+        Box::pin(async move {
+            bao.root_ok(Method::DELETE, &format!("auth/approle/role/{role}"), None)
+                .await;
+            deleted.store(true, Ordering::SeqCst);
+        })
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn plan_survives_role_deleted_midway() {
     let bw = BaoWorkspace::new();
-    let doomed = bw.bao_name("doomed");
     let identities = [identity_with(
         "api",
         "active",
@@ -636,49 +695,53 @@ async fn plan_survives_role_deleted_midway() {
     bw.write_bao_policy(&identities);
     bw.enact(&["apply"]).await.expect_code(0);
 
-    // An undeclared role, which the policy ignores, with a secret ID. Another application
-    // deletes it after enact has listed its secret IDs and before enact looks them up.
-    bw.bao
-        .root_ok(
-            Method::POST,
-            &format!("auth/approle/role/{doomed}"),
-            Some(serde_json::json!({ "token_policies": ["default"] })),
+    // An undeclared role, which the policy ignores, has a secret ID. Another application
+    // deletes it while enact observes the server: after enact has read the role and before
+    // it lists the secret IDs, or after it has listed them and before it looks them up.
+    let windows = [
+        ("after-read", "GET /v1/auth/approle/role/{role} HTTP/1.1"),
+        (
+            "after-list",
+            "GET /v1/auth/approle/role/{role}/secret-id?list=true HTTP/1.1",
+        ),
+    ];
+    let mut failures: Vec<String> = Vec::new();
+    for (window, request) in windows {
+        let doomed = bw.bao_name(&format!("doomed-{window}"));
+        bw.bao
+            .root_ok(
+                Method::POST,
+                &format!("auth/approle/role/{doomed}"),
+                Some(serde_json::json!({ "token_policies": ["default"] })),
+            )
+            .await;
+        bw.bao.issue_secret_id(&doomed, None).await;
+        let deleted = Arc::new(AtomicBool::new(false));
+        let proxy = Proxy::start_with_hook(
+            bw.bao.socket_address(),
+            &request.replace("{role}", &doomed),
+            delete_role_hook(&bw, &doomed, &deleted),
         )
         .await;
-    bw.bao.issue_secret_id(&doomed, None).await;
-    let deleted = Arc::new(AtomicBool::new(false));
-    let hook: ProxyHook = {
-        let bao = bw.bao.clone();
-        let doomed = doomed.clone();
-        let deleted = deleted.clone();
-        Arc::new(move || {
-            let bao = bao.clone();
-            let doomed = doomed.clone();
-            let deleted = deleted.clone();
-            Box::pin(async move {
-                bao.root_ok(Method::DELETE, &format!("auth/approle/role/{doomed}"), None)
-                    .await;
-                deleted.store(true, Ordering::SeqCst);
-            })
-        })
-    };
-    let proxy = Proxy::start_with_hook(
-        bw.bao.socket_address(),
-        &format!("GET /v1/auth/approle/role/{doomed}/secret-id?list=true HTTP/1.1"),
-        hook,
-    )
-    .await;
-    bw.write_bao_policy_with(
-        &format!("http://{}", proxy.address),
-        "2s",
-        "{ action: report, ignore: [\"*\"] }",
-        &identities,
-    );
+        bw.write_bao_policy_with(
+            &format!("http://{}", proxy.address),
+            "2s",
+            "{ action: report, ignore: [\"*\"] }",
+            &identities,
+        );
 
-    let planned = bw.enact(&["plan"]).await;
+        let planned = bw.enact(&["plan"]).await;
+        assert!(
+            deleted.load(Ordering::SeqCst),
+            "{window}: the role was not deleted during the observation\n{planned}"
+        );
+        if planned.code != Some(0) {
+            failures.push(format!("{window}: {}", planned.stderr.trim()));
+        }
+    }
     assert!(
-        deleted.load(Ordering::SeqCst),
-        "the role was not deleted during the observation\n{planned}"
+        failures.is_empty(),
+        "a role deleted during the observation failed the plan:\n{}",
+        failures.join("\n")
     );
-    planned.expect_code(0);
 }

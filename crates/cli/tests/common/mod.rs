@@ -1241,7 +1241,11 @@ impl BaoWorkspace {
     /// Creates a workspace on the shared PostgreSQL and OpenBao servers; every `enact` run
     /// gets enact's admin token in `ENACT_BAO_TOKEN`.
     pub fn new() -> BaoWorkspace {
-        let bao = BaoEnv::shared();
+        BaoWorkspace::on(BaoEnv::shared())
+    }
+
+    /// Creates a workspace on the shared PostgreSQL server and the OpenBao server `bao`.
+    pub fn on(bao: BaoEnv) -> BaoWorkspace {
         let mut ws = Workspace::new();
         ws.extra_env
             .push(("ENACT_BAO_TOKEN".to_string(), bao.token.clone()));
@@ -1680,4 +1684,70 @@ async fn forward_with_hook(
     }
     let _ = server_write.shutdown().await;
     let _ = replies.await;
+}
+
+/// A private OpenBao dev server in a temporary directory, for tests whose policy acts on every
+/// AppRole of the server. It is stopped when dropped.
+pub struct PrivateBao {
+    pub dir: TempDir,
+    pub port: u16,
+    pub env: BaoEnv,
+}
+
+impl PrivateBao {
+    /// Starts a server with `scripts/bao.sh start` on a free port whose next port, which the
+    /// server takes for cluster traffic, is free too. The script's Python environment under
+    /// `<repo>/.run/venv` is shared, so nothing is installed.
+    pub fn start() -> PrivateBao {
+        let venv = repo_root().join(".run/venv");
+        assert!(
+            venv.join("bin/python").exists(),
+            "OpenBao is not installed: run scripts/bao.sh start once"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("enact-bao-")
+            .tempdir()
+            .expect("create a temporary directory");
+        std::os::unix::fs::symlink(&venv, dir.path().join("venv")).expect("link the venv");
+        let port = loop {
+            let port = free_port();
+            if port < u16::MAX && StdTcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+                break port;
+            }
+        };
+        let script = |command: &str| {
+            std::process::Command::new(repo_root().join("scripts/bao.sh"))
+                .arg(command)
+                .env("ENACT_RUN_DIR", dir.path())
+                .env("ENACT_BAO_PORT", port.to_string())
+                .output()
+        };
+        let output = script("start").expect("run scripts/bao.sh start");
+        if !output.status.success() {
+            // A server that started but failed to provision still runs.
+            let _ = script("stop");
+            panic!(
+                "scripts/bao.sh start failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let env = BaoEnv::from_file(&dir.path().join("bao/env"));
+        PrivateBao { dir, port, env }
+    }
+}
+
+impl Drop for PrivateBao {
+    fn drop(&mut self) {
+        let result = std::process::Command::new(repo_root().join("scripts/bao.sh"))
+            .arg("stop")
+            .env("ENACT_RUN_DIR", self.dir.path())
+            .env("ENACT_BAO_PORT", self.port.to_string())
+            .output();
+        if !result.is_ok_and(|o| o.status.success()) {
+            eprintln!(
+                "scripts/bao.sh stop failed for the server in {}",
+                self.dir.path().display()
+            );
+        }
+    }
 }
