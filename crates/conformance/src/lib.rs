@@ -1,10 +1,10 @@
 //! The connector conformance suite: the behaviour every enact connector must have, as checks
 //! that each connector's tests run against its real target.
 //!
-//! A connector's test crate implements [`Fixture`] for its target (how to build the connector,
-//! name accounts, grant entitlements, open a session, and which proofs the target can give),
-//! then either calls [`conformance_tests!`] to get one `#[tokio::test]` per check, or calls
-//! [`run_all`] and [`Report::assert_no_failures`]. The checks and the proofs each connector
+//! A connector's test crate implements [`Fixture`] for its target. The fixture builds the
+//! connector, names accounts, supplies entitlements, opens sessions and declares which proofs
+//! the target can give. The test crate then calls [`conformance_tests!`] to get one
+//! `#[tokio::test]` per check, or calls [`run_all`] and [`Report::assert_no_failures`]. The checks and the proofs each connector
 //! gives are listed in this crate's README, which tests keep in sync with the code.
 //!
 //! A check never passes silently in place of a proof it could not make: a proof the

@@ -74,7 +74,7 @@ impl Check {
         }
     }
 
-    /// What the check proves, in one sentence for the README.
+    /// Describes what the check proves, in one sentence for the README.
     pub fn description(self) -> &'static str {
         match self {
             Check::CapabilitiesAgree => {
@@ -134,7 +134,7 @@ impl Check {
         }
     }
 
-    /// The proofs the check needs; without any of them it reports "not supported".
+    /// Lists the proofs the check needs. Without any one of them it reports "not supported".
     pub fn requires(self) -> &'static [Proof] {
         match self {
             Check::ConfigureReadsBack => &[Proof::Settings],
@@ -159,7 +159,7 @@ impl Check {
         }
     }
 
-    /// The check named `name`, if there is one.
+    /// Finds the check named `name`.
     pub fn from_name(name: &str) -> Option<Check> {
         Check::ALL.into_iter().find(|check| check.name() == name)
     }
@@ -171,7 +171,7 @@ impl fmt::Display for Check {
     }
 }
 
-/// How one check ended for one connector.
+/// The result of one check for one connector.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The connector showed the behaviour.
@@ -185,7 +185,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Whether the outcome is a failure.
+    /// Returns whether the outcome is a failure.
     pub fn is_failed(&self) -> bool {
         matches!(self, Outcome::Failed { .. })
     }
@@ -224,7 +224,7 @@ pub struct Report {
 }
 
 impl Report {
-    /// The results that failed.
+    /// Returns the results that failed.
     pub fn failures(&self) -> Vec<&CheckResult> {
         self.results
             .iter()

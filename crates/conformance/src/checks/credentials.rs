@@ -11,12 +11,12 @@ fn ensure_within(
     recorded: Timestamp,
     from: Timestamp,
     to: Timestamp,
-    what: &str,
+    subject: &str,
 ) -> Result<(), Failure> {
     let tolerance = clock_tolerance();
     ensure!(
         recorded >= from.minus(tolerance) && recorded <= to.plus(tolerance),
-        "{what} is {recorded}, outside the interval from {from} to {to} in which the check made the change"
+        "{subject} is {recorded}, outside the interval from {from} to {to} in which the check made the change"
     );
     Ok(())
 }

@@ -17,8 +17,8 @@ use enact_connector::{Connector, ConnectorError, LoginProbe};
 use enact_model::{Clock, Duration, ObservedAccount, OwnedObjects, Secret, SessionSelector};
 use enact_model::{SystemClock, Timestamp};
 
-/// How far a time the target reports may lie outside the interval in which the check saw the
-/// change happen. Targets on 127.0.0.1 share the test's clock, but some record whole seconds.
+/// Returns how far a time the target reports may lie outside the interval in which the check
+/// made the change. Targets on 127.0.0.1 share the test's clock, but some record whole seconds.
 pub(crate) fn clock_tolerance() -> Duration {
     Duration::from_secs(1)
 }
@@ -55,23 +55,23 @@ pub(crate) use {ensure, ensure_eq};
 
 /// Adds what the check was doing to a connector or fixture error.
 pub(crate) trait During<T> {
-    /// Turns the error into a failure that says `what` failed.
-    fn during(self, what: &str) -> Result<T, Failure>;
+    /// Converts the error into a failure that names the `step` that failed.
+    fn during(self, step: &str) -> Result<T, Failure>;
 }
 
 impl<T> During<T> for Result<T, ConnectorError> {
-    fn during(self, what: &str) -> Result<T, Failure> {
-        self.map_err(|error| Failure(format!("{what} failed ({:?}): {error}", error.kind)))
+    fn during(self, step: &str) -> Result<T, Failure> {
+        self.map_err(|error| Failure(format!("{step} failed ({:?}): {error}", error.kind)))
     }
 }
 
 impl<T> During<T> for Result<T, FixtureError> {
-    fn during(self, what: &str) -> Result<T, Failure> {
-        self.map_err(|error| Failure(format!("fixture: {what} failed: {error}")))
+    fn during(self, step: &str) -> Result<T, Failure> {
+        self.map_err(|error| Failure(format!("fixture: {step} failed: {error}")))
     }
 }
 
-/// The current wall-clock time.
+/// Returns the current wall-clock time.
 pub(crate) fn now() -> Timestamp {
     SystemClock.now()
 }

@@ -1,4 +1,4 @@
-//! Checks of reading: what `observe` finds, that it sees changes, that the connector's declared
+//! Checks of reading: what `observe` finds, that it reports changes, that the connector's declared
 //! capabilities are true, and that reads open new connections.
 
 use super::{ensure, ensure_eq, supports, During, Failure, Scratch};
@@ -6,6 +6,7 @@ use crate::fixture::{Fixture, Proof, Support};
 use enact_model::{Entitlement, OwnedObjects, TargetObservation};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 
 /// How many reads the connection check makes; each must open its own connection.
 const COUNTED_READS: usize = 3;
@@ -155,8 +156,8 @@ pub(super) async fn observe_survives_concurrent_deletes<F: Fixture + ?Sized>(
     }
     let connector = &scratch.connector;
 
-    // Both loops run on this task, taking turns at every request, so the observations
-    // interleave with the deletes.
+    // Both loops run on this task and yield to each other after every call, so the
+    // observations interleave with the deletes even where a call never waits on I/O.
     let deletes_done = AtomicBool::new(false);
     let deletes = async {
         let mut result = Ok(());
@@ -168,6 +169,7 @@ pub(super) async fn observe_survives_concurrent_deletes<F: Fixture + ?Sized>(
             if result.is_err() {
                 break;
             }
+            yield_once().await;
         }
         deletes_done.store(true, Ordering::Relaxed);
         result
@@ -179,10 +181,11 @@ pub(super) async fn observe_survives_concurrent_deletes<F: Fixture + ?Sized>(
             connector.observe(&accounts).await.during(&format!(
                 "observe number {count} while accounts were deleted"
             ))?;
+            yield_once().await;
         }
         Ok::<usize, Failure>(count)
     };
-    let (deleted, observed) = futures_util::future::join(deletes, observations).await;
+    let (observed, deleted) = futures_util::future::join(observations, deletes).await;
     deleted?;
     let count = observed?;
     ensure!(count > 0, "no observe ran while the accounts were deleted");
@@ -200,6 +203,21 @@ pub(super) async fn observe_survives_concurrent_deletes<F: Fixture + ?Sized>(
         "observe still reports deleted accounts {left:?}"
     );
     Ok(())
+}
+
+/// Returns after letting the other future of a join run once.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|context| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            context.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 pub(super) async fn reads_open_new_connections<F: Fixture + ?Sized>(

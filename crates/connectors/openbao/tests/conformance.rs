@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 const NAME: &str = "openbao";
 
-/// The proofs the OpenBao connector gives, and its known defect.
+/// Returns the proofs the OpenBao connector gives, and its known defect.
 fn capabilities() -> FixtureCapabilities {
     FixtureCapabilities {
         known_defects: vec![KnownDefect {

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 
 const NAME: &str = "postgres";
 
-/// The proofs the PostgreSQL connector gives.
+/// Returns the proofs the PostgreSQL connector gives.
 fn capabilities() -> FixtureCapabilities {
     FixtureCapabilities {
         settings: Support::not_supported("PostgreSQL roles have no settings that enact manages"),
@@ -29,8 +29,9 @@ fn capabilities() -> FixtureCapabilities {
     }
 }
 
-/// A group role and a table, both created for one fixture, whose membership and SELECT
-/// privilege are the two entitlements; and the reader role of the connection check, once made.
+/// A group role and a table, both created for one fixture. Membership in the group and SELECT
+/// on the table are the two entitlements. `reader` is the role of the connection check, once
+/// it is created.
 struct PgFixture {
     env: PgEnv,
     group: String,
