@@ -1,7 +1,7 @@
 //! What the CLI prints for a person: plan diffs, verdict tables, status tables.
 
 use enact_execute::{ActionResult, ActionStatus};
-use enact_model::{Action, ActionKind, Plan, Policy};
+use enact_model::{Action, ActionKind, LifecycleState, NhiId, Plan, Policy};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -20,25 +20,22 @@ fn sign(kind: &ActionKind) -> char {
     }
 }
 
-/// The heading of an account's group of actions.
-fn heading(policy: &Policy, action: &Action) -> String {
-    match &action.identity {
+/// The heading of an identity's group of actions.
+fn identity_heading(policy: &Policy, identity: Option<&NhiId>) -> String {
+    match identity {
         Some(id) => {
-            let owner = policy
+            let detail = policy
                 .identities
                 .get(id)
                 .map(|i| format!(" (owner {}, {})", i.owner, i.state))
                 .unwrap_or_default();
-            format!(
-                "identity {id}{owner} on {}/{}",
-                action.target, action.account
-            )
+            format!("identity {id}{detail}")
         }
-        None => format!("unmanaged account {}/{}", action.target, action.account),
+        None => "unmanaged accounts".to_string(),
     }
 }
 
-/// Renders a plan as a readable diff, grouped per identity and account.
+/// Renders a plan as a readable diff, grouped per identity, then per account.
 pub fn plan_text(policy: &Policy, plan: &Plan) -> String {
     let mut out = String::new();
     if plan.actions.is_empty() {
@@ -55,28 +52,32 @@ pub fn plan_text(policy: &Policy, plan: &Plan) -> String {
             plan.destructive_count(),
             plan.created_at
         );
-        let mut groups: BTreeMap<(Option<String>, String, String), Vec<&Action>> = BTreeMap::new();
+        // Identities in name order, then unmanaged accounts; within each, accounts in order.
+        type Accounts<'a> = BTreeMap<(String, String), Vec<&'a Action>>;
+        let mut groups: BTreeMap<(bool, Option<&NhiId>), Accounts<'_>> = BTreeMap::new();
         for action in &plan.actions {
-            // Identities first in name order, then unmanaged accounts.
-            let identity = action.identity.as_ref().map(|i| i.to_string());
-            let key = (
-                identity.clone().or(Some("~".into())),
-                action.target.to_string(),
-                action.account.clone(),
-            );
-            groups.entry(key).or_default().push(action);
+            let identity = action.identity.as_ref();
+            groups
+                .entry((identity.is_none(), identity))
+                .or_default()
+                .entry((action.target.to_string(), action.account.clone()))
+                .or_default()
+                .push(action);
         }
-        for actions in groups.values() {
-            let _ = writeln!(out, "  {}", heading(policy, actions[0]));
-            for action in actions {
-                let _ = writeln!(
-                    out,
-                    "    {} {:<12} {}",
-                    sign(&action.kind),
-                    action.kind.verb(),
-                    action.kind
-                );
-                let _ = writeln!(out, "      because {}", action.reason);
+        for ((_, identity), accounts) in &groups {
+            let _ = writeln!(out, "  {}", identity_heading(policy, *identity));
+            for ((target, account), actions) in accounts {
+                let _ = writeln!(out, "    on {target}/{account}");
+                for action in actions {
+                    let _ = writeln!(
+                        out,
+                        "      {} {:<12} {}",
+                        sign(&action.kind),
+                        action.kind.verb(),
+                        action.kind
+                    );
+                    let _ = writeln!(out, "        because {}", action.reason);
+                }
             }
             let _ = writeln!(out);
         }
@@ -169,4 +170,100 @@ pub fn result_json(result: &ActionResult) -> serde_json::Value {
         "reason": result.reason,
         "evidence_seq": result.evidence_seq,
     })
+}
+
+/// Whether each decommissioned identity is gone from every layer, and what is left where not.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Offboarding {
+    pub identity: String,
+    pub complete: bool,
+    pub accounts: Vec<OffboardedAccount>,
+}
+
+/// One account of a decommissioned identity after a run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OffboardedAccount {
+    pub target: String,
+    pub account: String,
+    /// `removed` (deleted and verified in this run), `absent` (already gone) or `left`.
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+/// Summarizes offboarding for every decommissioned identity in the policy, from the plan that
+/// ran and its results.
+pub fn offboarding(policy: &Policy, plan: &Plan, results: &[&ActionResult]) -> Vec<Offboarding> {
+    let mut out = Vec::new();
+    for identity in policy.identities.values() {
+        if identity.state != LifecycleState::Decommissioned {
+            continue;
+        }
+        let mut accounts = Vec::new();
+        for account in &identity.accounts {
+            let planned = plan
+                .actions
+                .iter()
+                .any(|a| a.target == account.target && a.account == account.name);
+            let result = results.iter().find(|r| {
+                r.action.target == account.target
+                    && r.action.account == account.name
+                    && matches!(r.action.kind, ActionKind::DeleteAccount { .. })
+            });
+            let (state, reason) = match result {
+                Some(r) if r.status == ActionStatus::Verified => ("removed", None),
+                Some(r) => ("left", r.reason.clone().or(Some(r.status.to_string()))),
+                None if planned => ("left", Some("its deletion did not run".to_string())),
+                None => ("absent", None),
+            };
+            accounts.push(OffboardedAccount {
+                target: account.target.to_string(),
+                account: account.name.clone(),
+                state: state.to_string(),
+                reason,
+            });
+        }
+        out.push(Offboarding {
+            identity: identity.id.to_string(),
+            complete: accounts.iter().all(|a| a.state != "left"),
+            accounts,
+        });
+    }
+    out
+}
+
+/// The offboarding summary for a person.
+pub fn offboarding_text(summaries: &[Offboarding]) -> String {
+    let mut out = String::new();
+    if summaries.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "Offboarding:");
+    for summary in summaries {
+        if summary.complete {
+            let layers: Vec<String> = summary
+                .accounts
+                .iter()
+                .map(|a| format!("{}/{} {}", a.target, a.account, a.state))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {}: complete on {} layer(s): {}",
+                summary.identity,
+                summary.accounts.len(),
+                layers.join(", ")
+            );
+        } else {
+            let _ = writeln!(out, "  {}: INCOMPLETE; left:", summary.identity);
+            for account in summary.accounts.iter().filter(|a| a.state == "left") {
+                let _ = writeln!(
+                    out,
+                    "    {}/{}: {}",
+                    account.target,
+                    account.account,
+                    account.reason.as_deref().unwrap_or("not removed")
+                );
+            }
+        }
+    }
+    out
 }

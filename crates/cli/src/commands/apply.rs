@@ -180,6 +180,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     }
 
     let (summary, counts) = render::apply_summary(all.iter().copied());
+    let offboarding = render::offboarding(&policy, &plan, &all);
     match args.output {
         OutputFormat::Text => {
             for result in &results {
@@ -187,6 +188,10 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
             }
             if !all.is_empty() {
                 outln!("\n{summary}");
+            }
+            let text = render::offboarding_text(&offboarding);
+            if !text.is_empty() {
+                out!("\n{text}");
             }
         }
         OutputFormat::Json => {
@@ -196,6 +201,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
                 "resumed": resumed.iter().map(render::result_json).collect::<Vec<_>>(),
                 "results": results.iter().map(render::result_json).collect::<Vec<_>>(),
                 "unmanaged": plan.unmanaged,
+                "offboarding": offboarding,
                 "counts": counts,
             });
             outln!("{}", serde_json::to_string_pretty(&value)?);
