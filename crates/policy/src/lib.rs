@@ -12,6 +12,7 @@ mod check;
 mod error;
 
 mod keys;
+mod kinds;
 mod schema;
 mod values;
 mod yaml;

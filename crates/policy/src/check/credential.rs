@@ -6,7 +6,8 @@ use super::target::DeclaredTarget;
 use super::{Cx, Fields};
 use crate::error::ErrorKind;
 use crate::keys;
-use crate::values::{self, OPENBAO};
+use crate::kinds::{self, OPENBAO};
+use crate::values;
 use crate::yaml::Node;
 use enact_model::policy::CredentialKind;
 use enact_model::{CredentialPolicy, SinkRef, TargetId};
@@ -54,7 +55,7 @@ impl Cx<'_> {
                     ErrorKind::UnknownKey,
                     format!(
                         "`max_uses` does not apply to {} `{kind}` target",
-                        values::article(kind)
+                        kinds::article(kind)
                     ),
                     Some(
                         "only openbao secret ids have a use count, so remove `max_uses`".to_owned(),
@@ -102,7 +103,7 @@ impl Cx<'_> {
         if word == expected {
             return Some(credential_kind);
         }
-        let article = values::article(kind);
+        let article = kinds::article(kind);
         self.error(
             node.loc,
             ErrorKind::InvalidValue,
@@ -256,7 +257,7 @@ impl Cx<'_> {
                     Some(format!(
                         "`{id}` is {} `{kind}` target, and a vault sink writes to the kv \
                          version 2 engine of a target with `kind: openbao`",
-                        values::article(kind)
+                        kinds::article(kind)
                     )),
                 );
                 None

@@ -5,7 +5,8 @@ use super::target::DeclaredTarget;
 use super::{join, Cx, Fields};
 use crate::error::ErrorKind;
 use crate::keys;
-use crate::values::{self, NameUse, OPENBAO};
+use crate::kinds::{self, OPENBAO};
+use crate::values::{self, NameUse};
 use crate::yaml::{Loc, Node, Value};
 use enact_model::{
     Account, Duration, Entitlement, Identity, LifecycleState, NhiId, ObjectRef, OwnedObjects,
@@ -400,7 +401,7 @@ impl Cx<'_> {
             format!(
                 "{} `{kind}` account's entitlements are `member_of: GROUP` and `privilege: NAME` \
                  with `on: KIND NAME`",
-                values::article(kind)
+                kinds::article(kind)
             )
         };
         self.error(
@@ -408,7 +409,7 @@ impl Cx<'_> {
             ErrorKind::UnknownKey,
             format!(
                 "`{name}` does not apply to {} `{kind}` target",
-                values::article(kind)
+                kinds::article(kind)
             ),
             Some(help),
         );

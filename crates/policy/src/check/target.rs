@@ -3,6 +3,7 @@
 use super::{join, Cx, Fields, PASSWORD_SOURCES, TOKEN_SOURCES};
 use crate::error::ErrorKind;
 use crate::keys;
+use crate::kinds;
 use crate::values;
 use crate::yaml::{Loc, Node};
 use enact_model::policy::CredentialSource;
@@ -131,7 +132,7 @@ impl Cx<'_> {
     /// Resolves [`Target::database`]: the `database` key, or for OpenBao the AppRole mount from
     /// `auth_mount`, which defaults to `approle`. The key of the other kind is rejected.
     fn database(&mut self, fields: &Fields<'_>, kind: Option<&str>) -> Option<Option<String>> {
-        let openbao = kind == Some(values::OPENBAO);
+        let openbao = kind == Some(kinds::OPENBAO);
         let (used, other) = if openbao {
             ("auth_mount", "database")
         } else {
@@ -149,7 +150,7 @@ impl Cx<'_> {
                 ErrorKind::UnknownKey,
                 format!(
                     "`{other}` does not apply to {} `{kind}` target",
-                    values::article(kind)
+                    kinds::article(kind)
                 ),
                 Some(help.to_owned()),
             );
@@ -182,7 +183,7 @@ impl Cx<'_> {
         kind: Option<&str>,
     ) -> Option<(Option<String>, CredentialSource)> {
         let anchor = parent.entry("admin").map_or(node.loc, |(key, _)| key.loc);
-        let sources = if kind == Some(values::OPENBAO) {
+        let sources = if kind == Some(kinds::OPENBAO) {
             TOKEN_SOURCES
         } else {
             PASSWORD_SOURCES
@@ -191,7 +192,7 @@ impl Cx<'_> {
             self.fields_with_sources(node, anchor, &parent.path_of("admin"), keys::ADMIN, sources)?;
 
         let token_form = match kind {
-            Some(kind) => kind == values::OPENBAO,
+            Some(kind) => kind == kinds::OPENBAO,
             // Without a known kind, the keys written decide which form is checked.
             None => {
                 let has_any = |names: &[&str]| names.iter().any(|name| fields.get(name).is_some());
@@ -273,11 +274,11 @@ impl Cx<'_> {
                 ErrorKind::UnknownKey,
                 format!(
                     "`{name}` does not apply to {} `{kind}` target",
-                    values::article(kind)
+                    kinds::article(kind)
                 ),
                 Some(format!(
                     "{} `{kind}` admin signs in with {signs_in_with}, so {fix}",
-                    values::article(kind)
+                    kinds::article(kind)
                 )),
             );
         }
