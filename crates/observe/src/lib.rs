@@ -17,7 +17,7 @@ pub enum ObserveError {
     #[error("no connector for target `{target}`")]
     NoConnector { target: TargetId },
     /// The connector failed to read the target.
-    #[error("failed to observe target `{target}`: {source}")]
+    #[error("failed to observe target `{target}`")]
     Target {
         target: TargetId,
         #[source]

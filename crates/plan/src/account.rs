@@ -175,7 +175,10 @@ fn plan_credential(builder: &mut Builder<'_>, observed: &ObservedAccount, now: T
             "{} credential(s) exist beyond the one enact manages",
             observed.extra_credentials
         )),
-        (None, _) => Some("credential age unknown: enact has not set it".to_string()),
+        (None, _) => Some(
+            "credential age unknown: no live credential with a recorded set time (never set by enact, or expired)"
+                .to_string(),
+        ),
         (Some(set_at), Some(max_age)) if now.since(set_at) > max_age => Some(format!(
             "credential age {} exceeds max_age {max_age}",
             now.since(set_at)

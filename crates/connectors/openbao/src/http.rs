@@ -60,6 +60,9 @@ impl Reply {
     }
 }
 
+/// How many times a read is sent when OpenBao reports a storage conflict.
+const READ_ATTEMPTS: u32 = 4;
+
 impl Api {
     /// Builds a client for the server at `base` (`http://host:port` or `https://host:port`),
     /// acting with `token`.
@@ -96,10 +99,27 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply, ConnectorError> {
-        // The token authenticates the request; the header is marked sensitive so it is never
-        // printed by reqwest's own Debug output.
-        self.send_with_token(method, path, body, Some(self.token.expose()))
-            .await
+        // A read that meets a storage conflict is tried again a few times: OpenBao 2.7 answers
+        // HTTP 500 "transaction commit failed" when another request changes the same entries
+        // at that moment, and a read has no effect to repeat. Writes are never repeated here.
+        let read_only =
+            method == Method::GET || path.ends_with("lookup") || path.ends_with("lookup-accessor");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            // The token authenticates the request; the header is marked sensitive so it is
+            // never printed by reqwest's own Debug output.
+            let reply = self
+                .send_with_token(method.clone(), path, body, Some(self.token.expose()))
+                .await?;
+            let conflict = reply.status == StatusCode::INTERNAL_SERVER_ERROR
+                && error_detail(&reply.body).contains("transaction commit failed");
+            if !(read_only && conflict) || attempt >= READ_ATTEMPTS {
+                return Ok(reply);
+            }
+            tracing::debug!(path, attempt, "storage conflict on a read, retrying");
+            tokio::time::sleep(std::time::Duration::from_millis(25 * u64::from(attempt))).await;
+        }
     }
 
     /// Sends one request with `token`, or without any token when `None`.

@@ -103,6 +103,55 @@ impl fmt::Debug for OpenBaoConnector {
 }
 
 impl OpenBaoConnector {
+    /// Checks a limited-use secret ID without spending a use: it must be found by
+    /// `secret-id/lookup` with uses left and not expired, and the role must allow logins.
+    async fn probe_by_lookup(
+        &self,
+        api: &Api,
+        account: &str,
+        role: &read::RoleFacts,
+        credential: &Secret,
+    ) -> LoginProbe {
+        let path = format!("{}/secret-id/lookup", read::role_path(&self.mount, account));
+        // The lookup needs the secret ID itself to find it.
+        let body = json!({ "secret_id": credential.expose() });
+        let reply = match api.send(Method::POST, &path, Some(&body)).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                return LoginProbe::Unavailable {
+                    reason: error.message,
+                }
+            }
+        };
+        if reply.status == StatusCode::NO_CONTENT || reply.status == StatusCode::NOT_FOUND {
+            return LoginProbe::Rejected(Rejection::InvalidCredential);
+        }
+        if !reply.status.is_success() {
+            return LoginProbe::Unavailable {
+                reason: format!(
+                    "`POST {path}` failed: HTTP {}: {}",
+                    reply.status.as_u16(),
+                    error_detail(&reply.body)
+                ),
+            };
+        }
+        let data = reply.data();
+        let uses_left = data["secret_id_num_uses"].as_i64().unwrap_or(0);
+        let expired = data["expiration_time"]
+            .as_str()
+            .and_then(time::parse_rfc3339)
+            .filter(|expiry| *expiry > Timestamp(0))
+            .is_some_and(|expiry| expiry <= SystemClock.now());
+        // A limited secret ID reports its remaining uses; zero left would mean it is spent.
+        if expired || uses_left < 0 {
+            return LoginProbe::Rejected(Rejection::InvalidCredential);
+        }
+        if !role.login_enabled {
+            return LoginProbe::Rejected(Rejection::LoginDisabled);
+        }
+        LoginProbe::Accepted
+    }
+
     /// Builds a connector for `target`, whose endpoint is the server's base URL (such as
     /// `http://127.0.0.1:58200`) and whose database is the AppRole mount (default
     /// [`DEFAULT_MOUNT`]). No request is sent until the first operation.
@@ -330,6 +379,22 @@ impl OpenBaoConnector {
             Ok(None) => return LoginProbe::Rejected(Rejection::UnknownAccount),
             Err(error) => return unavailable(error),
         };
+
+        // A secret ID limited to a number of uses would be used up by a login probe, leaving
+        // the dependent a dead credential. For such roles the probe looks the secret ID up
+        // instead, which spends no use, and checks the role's login flag.
+        let role = match read::read_role(&api, &self.mount, account).await {
+            Ok(Some(role)) => role,
+            Ok(None) => return LoginProbe::Rejected(Rejection::UnknownAccount),
+            Err(error) => return unavailable(error),
+        };
+        let limited = role
+            .settings
+            .get("secret_id_num_uses")
+            .is_some_and(|uses| uses != "0");
+        if limited {
+            return self.probe_by_lookup(&api, account, &role, credential).await;
+        }
 
         let login_path = format!("auth/{}/login", self.mount);
         // The probe must present the secret ID itself to learn whether the server accepts it.

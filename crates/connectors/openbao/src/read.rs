@@ -1,6 +1,6 @@
 //! Reading accounts: AppRole roles, their secret IDs, and the tokens issued through them.
 
-use crate::http::{status_error, string_list, Api, MAX_IN_FLIGHT};
+use crate::http::{error_detail, status_error, string_list, Api, MAX_IN_FLIGHT};
 use crate::names::MANAGED_SETTINGS;
 use crate::time::parse_rfc3339;
 use enact_connector::ConnectorError;
@@ -94,7 +94,18 @@ pub(crate) async fn read_secret_ids(
     role: &str,
 ) -> Result<Vec<SecretIdFacts>, ConnectorError> {
     let path = role_path(mount, role);
-    let accessors = api.list(&format!("{path}/secret-id")).await?;
+    let list_path = format!("{path}/secret-id");
+    let reply = api
+        .send(Method::GET, &format!("{list_path}?list=true"), None)
+        .await?;
+    // A role deleted by someone else since it was read has no secret IDs left to list.
+    if reply.status == StatusCode::NOT_FOUND || role_vanished(&reply) {
+        return Ok(Vec::new());
+    }
+    if !reply.status.is_success() {
+        return Err(status_error(&format!("`LIST {list_path}`"), &reply));
+    }
+    let accessors = string_list(&reply.data()["keys"]);
     let lookup_path = format!("{path}/secret-id-accessor/lookup");
     let found: Vec<Option<SecretIdFacts>> = stream::iter(accessors)
         .map(|accessor| lookup_secret_id(api, &lookup_path, accessor))
@@ -112,8 +123,12 @@ async fn lookup_secret_id(
 ) -> Result<Option<SecretIdFacts>, ConnectorError> {
     let body = json!({ "secret_id_accessor": accessor });
     let reply = api.send(Method::POST, lookup_path, Some(&body)).await?;
-    // An accessor destroyed after the listing gets 404 ("failed to find accessor entry").
-    if reply.status == StatusCode::NOT_FOUND || reply.status == StatusCode::NO_CONTENT {
+    // An accessor destroyed after the listing gets 404 ("failed to find accessor entry"); one
+    // whose role was deleted meanwhile gets 400 or 500 "role ... does not exist".
+    if reply.status == StatusCode::NOT_FOUND
+        || reply.status == StatusCode::NO_CONTENT
+        || role_vanished(&reply)
+    {
         return Ok(None);
     }
     if !reply.status.is_success() {
@@ -133,6 +148,13 @@ async fn lookup_secret_id(
         created_at,
         expires_at,
     }))
+}
+
+/// Whether a reply says the role it concerns does not exist (any more). OpenBao 2.7 answers
+/// 400 when listing the secret IDs of a deleted role and 500 when looking one up.
+fn role_vanished(reply: &crate::http::Reply) -> bool {
+    (reply.status == StatusCode::BAD_REQUEST || reply.status == StatusCode::INTERNAL_SERVER_ERROR)
+        && error_detail(&reply.body).contains("does not exist")
 }
 
 fn malformed(path: &str, field: &str) -> ConnectorError {

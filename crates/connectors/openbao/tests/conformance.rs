@@ -8,8 +8,7 @@ mod common;
 use async_trait::async_trait;
 use common::{key, random_secret, secret, unique, BaoEnv};
 use enact_conformance::{
-    docs, Check, ConnectionLog, CountedConnector, Fixture, FixtureCapabilities, FixtureError,
-    KnownDefect, SessionGuard,
+    docs, ConnectionLog, CountedConnector, Fixture, FixtureCapabilities, FixtureError, SessionGuard,
 };
 use enact_connector::Connector;
 use enact_model::{Entitlement, Secret};
@@ -22,27 +21,10 @@ use std::path::PathBuf;
 
 const NAME: &str = "openbao";
 
-/// Returns the proofs the OpenBao connector gives, and its known defect.
+/// Returns the proofs the OpenBao connector gives.
 fn capabilities() -> FixtureCapabilities {
-    FixtureCapabilities {
-        known_defects: vec![KnownDefect {
-            check: Check::ObserveSurvivesConcurrentDeletes,
-            reason: "observe fails when a role is deleted between listing the roles and reading \
-                     its secret IDs: `LIST auth/approle/role/<role>/secret-id` returns HTTP 400 \
-                     and `secret-id-accessor/lookup` HTTP 500 \"role ... does not exist\", \
-                     reported as Invalid or Other, so the whole observation fails and is not \
-                     retried; a role that vanished mid-read should count as absent"
-                .to_string(),
-        }],
-        ..FixtureCapabilities::all_supported()
-    }
+    FixtureCapabilities::all_supported()
 }
-
-/// Held by every fixture, so the checks in this file run one at a time.
-///
-/// NOTE: run in parallel, one check deletes roles while another observes, and `observe` then
-/// fails because of the known defect above. Remove this lock once the defect is fixed.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -55,12 +37,10 @@ fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 struct BaoFixture {
     env: BaoEnv,
     policies: [String; 2],
-    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl BaoFixture {
     async fn setup() -> BaoFixture {
-        let turn = ONE_AT_A_TIME.lock().await;
         let env = BaoEnv::load();
         let policies = [unique("conf-read"), unique("conf-write")];
         for (policy, capability) in policies.iter().zip(["read", "update"]) {
@@ -76,11 +56,7 @@ impl BaoFixture {
                 .await;
             assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         }
-        BaoFixture {
-            env,
-            policies,
-            _turn: turn,
-        }
+        BaoFixture { env, policies }
     }
 }
 
