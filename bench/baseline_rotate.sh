@@ -12,8 +12,8 @@
 #
 # Connection settings come from the environment: ENACT_PG_HOST, ENACT_PG_PORT,
 # ENACT_PG_DATABASE and ENACT_PG_SUPERUSER_PASSWORD (the env file that scripts/pg.sh writes).
-# ALTER ROLE runs as the superuser only so that the session can set log_statement to `none`,
-# which keeps the cleartext password out of the server log; a non-superuser cannot.
+# ALTER ROLE runs as the superuser only because a non-superuser cannot set log_statement to
+# `none`, which keeps the cleartext password out of the server log.
 set -euo pipefail
 
 SECRETS=${1:?usage: baseline_rotate.sh SECRETS_DIR ROLE...}

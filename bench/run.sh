@@ -10,7 +10,7 @@
 #    run BENCH_RUNS times, alternately, from the same reset state; then enact runs once at each
 #    --concurrency value in BENCH_CONCURRENCY.
 # 2. Plan at scale: BENCH_PLAN_ROLES login roles with privileges and a membership, a policy that
-#    declares all of them (one role in 100 has an extra privilege, so the plan holds revokes),
+#    declares all of them (one role in 100 has an extra privilege, so the plan contains revokes),
 #    and `enact plan` timed with /usr/bin/time -v, BENCH_RUNS times.
 #
 # Settings (environment): BENCH_ROLES (1000), BENCH_PLAN_ROLES (10000), BENCH_RUNS (3),
