@@ -42,7 +42,7 @@ GROUPS_DN=ou=groups,$SUFFIX
 POLICY_DN=cn=default,ou=policies,$SUFFIX
 
 # Installs slapd and the command-line tools unless they are there. The preseed keeps the
-# package from creating a system database; policy-rc.d keeps it from starting a service.
+# package from creating a system database, and policy-rc.d keeps it from starting a service.
 ensure_installed() {
     if command -v slapd >/dev/null && command -v ldapadd >/dev/null && [ -f /usr/lib/ldap/back_mdb.so ]; then
         return
@@ -100,10 +100,10 @@ index objectClass eq
 index uid eq
 index member eq
 
-# Every bind and password change is checked against the default policy: no expiry, no quality
-# rules, and pwdLockout TRUE with pwdMaxFailure 0, so failed binds never lock an account but a
-# pwdAccountLockedTime set by enact does (slapd 2.5 ignores that attribute while pwdLockout is
-# FALSE). A cleartext userPassword written by an add or a modify is hashed as {SSHA}, as the
+# Every bind and password change is checked against the default policy: no expiry and no
+# quality rules. It sets pwdLockout TRUE with pwdMaxFailure 0, so failed binds never lock an
+# account but a pwdAccountLockedTime set by enact does. slapd 2.5 ignores that attribute while
+# pwdLockout is FALSE. A cleartext userPassword written by an add or a modify is hashed as {SSHA}, as the
 # Password Modify operation always does. ppolicy_use_lockout makes a bind to a locked account
 # return the accountLocked error in the ppolicy response control, which is how the connector
 # tells a locked account from a wrong password (both get result 49).
@@ -112,7 +112,7 @@ ppolicy_default "$POLICY_DN"
 ppolicy_hash_cleartext
 ppolicy_use_lockout
 
-# The first matching "access to" rule decides; the rootdn bypasses all of them.
+# The first matching "access to" rule decides, and the rootdn bypasses all of them.
 # The root DSE, so the connector can find the naming context that contains the accounts.
 access to dn.base=""
     by * read
@@ -157,7 +157,7 @@ EOF
     mv "$CONFIG.tmp" "$CONFIG"
 }
 
-# Prints the {SSHA} hash of the password in FILE, which holds it without a newline.
+# Prints the {SSHA} hash of the password in FILE, which contains it without a newline.
 hash_password() {
     slappasswd -h '{SSHA}' -T "$1"
 }
@@ -260,7 +260,7 @@ cmd_start() {
         return
     fi
     if [ -n "$pid" ]; then
-        # Without the env file nobody knows the passwords, so the server is restarted.
+        # Without the env file the passwords are unknown, so the server is restarted.
         log "slapd (pid $pid) runs without an env file, so it is restarted"
         cmd_stop
     fi
