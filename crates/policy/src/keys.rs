@@ -11,14 +11,17 @@ pub(crate) const TARGET: &[&str] = &[
     "endpoint",
     "database",
     "auth_mount",
+    "base",
     "admin",
     "verify_window",
     "unmanaged",
 ];
-/// `targets.<id>.admin`. A `postgres` target reads `user` and one `password_*` key, and an
-/// `openbao` target one `token_*` key. The checker rejects the keys of the other kind.
+/// `targets.<id>.admin`. A `postgres` or `redis` target reads `user` and one `password_*` key,
+/// an `ldap` target `bind_dn` and one `password_*` key, and an `openbao` target one `token_*`
+/// key. The checker rejects the keys of the other kinds.
 pub(crate) const ADMIN: &[&str] = &[
     "user",
+    "bind_dn",
     "password_env",
     "password_file",
     "token_env",
@@ -38,7 +41,7 @@ pub(crate) const ACCOUNT: &[&str] = &[
     "owned_objects",
 ];
 /// A membership entitlement. The checker reads [`ENTITLEMENT`]; the schema test checks that it
-/// is the union of the three forms.
+/// is the union of the four forms.
 #[cfg(test)]
 pub(crate) const MEMBERSHIP: &[&str] = &["member_of"];
 /// A privilege entitlement.
@@ -47,9 +50,12 @@ pub(crate) const PRIVILEGE: &[&str] = &["privilege", "on"];
 /// An OpenBao policy entitlement.
 #[cfg(test)]
 pub(crate) const ATTACHED_POLICY: &[&str] = &["policy"];
-/// Any entitlement. The checker reads the union of the three forms, then decides which form it
+/// A Redis ACL rule entitlement.
+#[cfg(test)]
+pub(crate) const ACL_RULE: &[&str] = &["rule"];
+/// Any entitlement. The checker reads the union of the four forms, then decides which form it
 /// is.
-pub(crate) const ENTITLEMENT: &[&str] = &["member_of", "privilege", "on", "policy"];
+pub(crate) const ENTITLEMENT: &[&str] = &["member_of", "privilege", "on", "policy", "rule"];
 /// `credential`.
 pub(crate) const CREDENTIAL: &[&str] = &["kind", "max_age", "max_uses", "deliver_to"];
 /// `credential.deliver_to`, which sets exactly one of the two.

@@ -17,10 +17,22 @@ const DURATION_PATTERN: &str = "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
 const BAO_PATH_PATTERN: &str = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$";
 /// A `.` or `..` segment, which an OpenBao path must not contain.
 const DOT_SEGMENT_PATTERN: &str = r"(^|/)\.\.?(/|$)";
-/// The endpoint of every kind but `openbao`: `host:port`, with IPv6 hosts in brackets.
+/// The endpoint of every kind but `openbao` and `ldap`: `host:port`, with IPv6 hosts in
+/// brackets.
 const HOST_PORT_ENDPOINT_PATTERN: &str = r"^[^/]+:[0-9]+$";
 /// An `openbao` endpoint: an `http://` or `https://` URL with a host and a port and no path.
 const URL_ENDPOINT_PATTERN: &str = r"^https?://[^/]+:[0-9]+$";
+/// An `ldap` endpoint: an `ldap://` or `ldaps://` URL with a host and a port and no path.
+const LDAP_URL_ENDPOINT_PATTERN: &str = r"^ldaps?://[^/]+:[0-9]+$";
+/// A DN: `attribute=value` pairs joined by `,` (or `+` within one relative DN). The parser also
+/// checks escapes and spaces.
+const DN_PATTERN: &str = r"^[A-Za-z0-9.-]+=.+(,[A-Za-z0-9.-]+=.+)*$";
+/// One Redis ACL rule token of an accepted form. Rules that grant everything of a kind are
+/// excluded separately by [`BROAD_ACL_RULE_PATTERN`].
+const ACL_RULE_PATTERN: &str =
+    r"^([+-]@?[A-Za-z0-9][A-Za-z0-9_.-]*(\|[A-Za-z0-9][A-Za-z0-9_.-]*)?|(~|%R~|%W~|%RW~|&)\S+)$";
+/// The Redis ACL rules that grant every command, key or channel.
+const BROAD_ACL_RULE_PATTERN: &str = r"^(\+@[Aa][Ll][Ll]|(~|%R~|%W~|%RW~|&)\*)$";
 const DURATION_NOTE: &str = "One or more `<integer><unit>` parts, largest unit first, with units \
                              `d`, `h`, `m` and `s`, such as `90d` or `1h30m`; must be positive.";
 
@@ -53,18 +65,25 @@ struct Limits {
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct Target {
-    /// The connector kind, such as `postgres` or `openbao`.
+    /// The connector kind, such as `postgres`, `openbao`, `redis` or `ldap`.
     kind: String,
-    /// The address the target listens on: `host:port` for `postgres` (IPv6 hosts in brackets),
-    /// and an `http://` or `https://` URL with a host and a port and no path for `openbao`.
+    /// The address the target listens on: `host:port` for `postgres` and `redis` (IPv6 hosts in
+    /// brackets), an `http://` or `https://` URL with a host and a port and no path for
+    /// `openbao`, and an `ldap://` or `ldaps://` URL with a host and a port and no path for
+    /// `ldap`.
     #[schemars(regex(pattern = r"^.+:[0-9]+$"))]
     endpoint: String,
-    /// The database the connector works in, where the kind has one. Not valid for `openbao`.
+    /// The database the connector works in, where the kind has one. Not valid for `openbao`,
+    /// `redis` or `ldap`.
     database: Option<String>,
     /// The path of the AppRole auth method on an `openbao` target. Defaults to `approle`. Not
     /// valid for other kinds.
     #[schemars(regex(pattern = "BAO_PATH_PATTERN"))]
     auth_mount: Option<String>,
+    /// The DN under which an `ldap` target's accounts live, such as
+    /// `ou=services,dc=example,dc=org`. Required for `ldap`, not valid for other kinds.
+    #[schemars(regex(pattern = "DN_PATTERN"))]
+    base: Option<String>,
     /// How enact signs in.
     admin: Admin,
     /// How long verification keeps retrying a probe that is not yet confirmed. Defaults to `5s`.
@@ -75,19 +94,24 @@ struct Target {
     unmanaged: Option<Unmanaged>,
 }
 
-/// How enact signs in. A `postgres` target sets `user` and exactly one of `password_env` and
-/// `password_file`. An `openbao` target sets exactly one of `token_env` and `token_file`. A
-/// password or token is never written in the policy.
+/// How enact signs in. A `postgres` or `redis` target sets `user` and exactly one of
+/// `password_env` and `password_file`, and an `ldap` target sets `bind_dn` in place of `user`.
+/// An `openbao` target sets exactly one of `token_env` and `token_file`. A password or token is
+/// never written in the policy.
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct Admin {
-    /// The admin account's name, for `postgres`.
+    /// The admin account's name, for `postgres` (a role) and `redis` (an ACL user).
     user: Option<String>,
-    /// The environment variable that contains the admin password, for `postgres`.
+    /// The DN the admin binds as, for `ldap`, such as `cn=admin,dc=example,dc=org`.
+    #[schemars(regex(pattern = "DN_PATTERN"))]
+    bind_dn: Option<String>,
+    /// The environment variable that contains the admin password, for `postgres`, `redis` and
+    /// `ldap`.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
     password_env: Option<String>,
-    /// The file that contains the admin password, for `postgres`. A relative path is resolved
-    /// against the policy's directory.
+    /// The file that contains the admin password, for `postgres`, `redis` and `ldap`. A relative
+    /// path is resolved against the policy's directory.
     password_file: Option<String>,
     /// The environment variable that contains the admin token, for `openbao`.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
@@ -155,35 +179,40 @@ struct Account {
     /// The id of a declared target.
     target: String,
     /// The account's name on the target: for `postgres`, a role name matching
-    /// `^[a-z_][a-z0-9_]{0,62}$`, and for `openbao`, an AppRole role name matching
-    /// `^[a-z0-9][a-z0-9_.-]{0,127}$` that ends with a letter, digit or `_`.
+    /// `^[a-z_][a-z0-9_]{0,62}$`; for `openbao`, an AppRole role name matching
+    /// `^[a-z0-9][a-z0-9_.-]{0,127}$` that ends with a letter, digit or `_`; for `redis`, an ACL
+    /// user name matching `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$` other than `default`; and for
+    /// `ldap`, a uid matching `^[a-z0-9][a-z0-9._-]{0,63}$`.
     role: String,
     /// The exact set of entitlements; anything else found on the target is revoked.
     entitlements: Option<Vec<Entitlement>>,
     /// The management of the account's credential.
     credential: Option<Credential>,
-    /// Limits on the account's sessions.
+    /// Limits on the account's sessions. Not valid for `ldap`, whose binds are not sessions
+    /// that enact can list or end.
     sessions: Option<Sessions>,
-    /// The handling of objects the account owns when it is deleted. Defaults to `refuse`. Not
-    /// valid for `openbao`, whose AppRole roles own no objects.
+    /// The handling of objects the account owns when it is deleted. Defaults to `refuse`. Valid
+    /// only for `postgres`, because the accounts of the other kinds own no objects.
     owned_objects: Option<OwnedObjects>,
 }
 
-/// A right held by an account: a group membership or a privilege on an object for `postgres`,
-/// and a policy for `openbao`.
+/// A right held by an account: a group membership or a privilege on an object for `postgres`, a
+/// policy for `openbao`, an ACL rule for `redis`, and a group membership for `ldap`.
 #[derive(JsonSchema)]
 #[serde(untagged)]
 enum Entitlement {
     Membership(Membership),
     Privilege(Privilege),
     Policy(AttachedPolicy),
+    Rule(AclRule),
 }
 
-/// Membership in a group (for `postgres`, a role granted to the account).
+/// Membership in a group (for `postgres`, a role granted to the account, and for `ldap`, a
+/// group entry that lists the account).
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct Membership {
-    /// The group's name.
+    /// The group's name, or for `ldap` the group's DN.
     member_of: String,
 }
 
@@ -211,11 +240,23 @@ struct AttachedPolicy {
     policy: String,
 }
 
+/// One Redis ACL rule, compared with the user's rules as a set.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct AclRule {
+    /// One rule token: `+command`, `-command`, `+command|subcommand`, `+@category`,
+    /// `-@category`, `~pattern`, `%R~pattern`, `%W~pattern`, `%RW~pattern` or `&pattern`. Rules
+    /// that grant every command, key or channel are rejected, and so are rules that set a
+    /// password or the login state or reset the user, because enact manages those.
+    #[schemars(regex(pattern = "ACL_RULE_PATTERN"))]
+    rule: String,
+}
+
 /// The management of an account's credential.
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 struct Credential {
-    /// The kind of credential: `password` for `postgres`, `secret_id` for `openbao`.
+    /// The kind of credential: `secret_id` for `openbao`, and `password` for the other kinds.
     kind: CredentialKind,
     /// Rotate once the credential is older than this. For `openbao`, also the secret ID's TTL.
     #[schemars(regex(pattern = "DURATION_PATTERN"))]
@@ -230,7 +271,7 @@ struct Credential {
 #[derive(JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum CredentialKind {
-    /// A password, for `postgres`.
+    /// A password, for `postgres`, `redis` and `ldap`.
     Password,
     /// An AppRole secret ID, for `openbao`.
     SecretId,
@@ -340,36 +381,50 @@ fn refine(schema: &mut Value) {
         ]);
     }
     if let Some(target) = schema.pointer_mut("/definitions/Target") {
-        target["if"] = json!({
-            "properties": { "kind": { "const": "openbao" } },
-            "required": ["kind"]
-        });
-        target["then"] = json!({
-            "properties": {
-                "endpoint": { "pattern": URL_ENDPOINT_PATTERN },
-                "admin": {
-                    "not": { "anyOf": [
-                        { "required": ["user"] },
-                        { "required": ["password_env"] },
-                        { "required": ["password_file"] }
-                    ] }
-                }
-            },
-            "not": { "required": ["database"] }
-        });
-        target["else"] = json!({
-            "properties": {
-                "endpoint": { "pattern": HOST_PORT_ENDPOINT_PATTERN },
-                "admin": {
-                    "required": ["user"],
-                    "not": { "anyOf": [
-                        { "required": ["token_env"] },
-                        { "required": ["token_file"] }
-                    ] }
-                }
-            },
-            "not": { "required": ["auth_mount"] }
-        });
+        target["allOf"] = json!([
+            kind_rules(
+                json!({ "const": "openbao" }),
+                json!({
+                    "properties": {
+                        "endpoint": { "pattern": URL_ENDPOINT_PATTERN },
+                        "admin": { "not": any_key(&["user", "bind_dn", "password_env", "password_file"]) }
+                    },
+                    "not": any_key(&["database", "base"])
+                }),
+            ),
+            kind_rules(
+                json!({ "const": "ldap" }),
+                json!({
+                    "required": ["base"],
+                    "properties": {
+                        "endpoint": { "pattern": LDAP_URL_ENDPOINT_PATTERN },
+                        "admin": {
+                            "required": ["bind_dn"],
+                            "not": any_key(&["user", "token_env", "token_file"])
+                        }
+                    },
+                    "not": any_key(&["database", "auth_mount"])
+                }),
+            ),
+            kind_rules(
+                json!({ "const": "redis" }),
+                json!({ "not": any_key(&["database"]) }),
+            ),
+            // Every other kind, `postgres` included, and a target without a kind.
+            kind_rules(
+                json!({ "not": { "enum": ["openbao", "ldap"] } }),
+                json!({
+                    "properties": {
+                        "endpoint": { "pattern": HOST_PORT_ENDPOINT_PATTERN },
+                        "admin": {
+                            "required": ["user"],
+                            "not": any_key(&["bind_dn", "token_env", "token_file"])
+                        }
+                    },
+                    "not": any_key(&["auth_mount", "base"])
+                }),
+            ),
+        ]);
     }
     if let Some(deliver_to) = schema.pointer_mut("/definitions/DeliverTo") {
         deliver_to["oneOf"] = json!([
@@ -380,7 +435,28 @@ fn refine(schema: &mut Value) {
     replace_patterns(schema);
 }
 
-/// Replaces the `DURATION_PATTERN` and `BAO_PATH_PATTERN` placeholders with their patterns.
+/// Builds a schema that applies `then` to a target whose `kind` matches `kind`. A target
+/// without `kind` matches only a `kind` schema that a missing value passes, such as `not`.
+fn kind_rules(kind: Value, then: Value) -> Value {
+    let mut condition = json!({ "properties": { "kind": kind } });
+    let matches_missing = condition["properties"]["kind"].get("not").is_some();
+    if !matches_missing {
+        condition["required"] = json!(["kind"]);
+    }
+    json!({ "if": condition, "then": then })
+}
+
+/// Builds a schema that an object with any of `keys` matches.
+fn any_key(keys: &[&str]) -> Value {
+    let each: Vec<Value> = keys
+        .iter()
+        .map(|key| json!({ "required": [key] }))
+        .collect();
+    json!({ "anyOf": each })
+}
+
+/// Replaces the pattern placeholders (`DURATION_PATTERN`, `BAO_PATH_PATTERN`, `DN_PATTERN` and
+/// `ACL_RULE_PATTERN`) with their patterns.
 fn replace_patterns(value: &mut Value) {
     match value {
         Value::Object(map) => {
@@ -397,6 +473,16 @@ fn replace_patterns(value: &mut Value) {
                 Some("BAO_PATH_PATTERN") => {
                     map.insert("pattern".to_owned(), json!(BAO_PATH_PATTERN));
                     map.insert("not".to_owned(), json!({ "pattern": DOT_SEGMENT_PATTERN }));
+                }
+                Some("DN_PATTERN") => {
+                    map.insert("pattern".to_owned(), json!(DN_PATTERN));
+                }
+                Some("ACL_RULE_PATTERN") => {
+                    map.insert("pattern".to_owned(), json!(ACL_RULE_PATTERN));
+                    map.insert(
+                        "not".to_owned(),
+                        json!({ "pattern": BROAD_ACL_RULE_PATTERN }),
+                    );
                 }
                 _ => {}
             }
@@ -444,6 +530,7 @@ mod tests {
             ("/definitions/Membership", keys::MEMBERSHIP),
             ("/definitions/Privilege", keys::PRIVILEGE),
             ("/definitions/AttachedPolicy", keys::ATTACHED_POLICY),
+            ("/definitions/AclRule", keys::ACL_RULE),
             ("/definitions/Credential", keys::CREDENTIAL),
             ("/definitions/DeliverTo", keys::DELIVER_TO),
             ("/definitions/VaultSink", keys::VAULT_SINK),
@@ -461,6 +548,7 @@ mod tests {
             .union(&set(keys::PRIVILEGE))
             .cloned()
             .chain(set(keys::ATTACHED_POLICY))
+            .chain(set(keys::ACL_RULE))
             .collect();
         assert_eq!(set(keys::ENTITLEMENT), entitlement);
     }
@@ -491,6 +579,8 @@ mod tests {
         let text = serde_json::to_string(&schema).unwrap_or_default();
         assert!(!text.contains("\"DURATION_PATTERN\""));
         assert!(!text.contains("\"BAO_PATH_PATTERN\""));
+        assert!(!text.contains("\"DN_PATTERN\""));
+        assert!(!text.contains("\"ACL_RULE_PATTERN\""));
         let path = &schema["definitions"]["VaultSink"]["properties"]["path"];
         assert_eq!(path["pattern"], json!(BAO_PATH_PATTERN));
         assert_eq!(path["not"]["pattern"], json!(DOT_SEGMENT_PATTERN));

@@ -79,8 +79,9 @@ impl Cx<'_> {
         })
     }
 
-    /// Reads the credential kind and checks it against the target's kind: an OpenBao account's
-    /// credential is a secret ID, and every other kind's is a password.
+    /// Reads the credential kind and checks it against the target's kind (see
+    /// [`kinds::credential_kind`]): an OpenBao account's credential is a secret ID, and every
+    /// other kind's is a password.
     fn credential_kind(
         &mut self,
         node: &Node,
@@ -95,11 +96,7 @@ impl Cx<'_> {
         let Some(kind) = kind else {
             return Some(credential_kind);
         };
-        let (expected, what) = if kind == OPENBAO {
-            ("secret_id", "an approle secret id")
-        } else {
-            ("password", "a password")
-        };
+        let (expected, what) = kinds::credential_kind(kind);
         if word == expected {
             return Some(credential_kind);
         }

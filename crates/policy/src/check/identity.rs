@@ -5,7 +5,7 @@ use super::target::DeclaredTarget;
 use super::{join, Cx, Fields};
 use crate::error::ErrorKind;
 use crate::keys;
-use crate::kinds::{self, OPENBAO};
+use crate::kinds::{self, EntitlementForm, OPENBAO};
 use crate::values::{self, NameUse};
 use crate::yaml::{Loc, Node, Value};
 use enact_model::{
@@ -175,21 +175,24 @@ impl Cx<'_> {
             Some(value) => self.credential(value, &fields, kind, targets).map(Some),
             None => Some(None),
         };
-        let sessions = match fields.get("sessions") {
-            Some(value) => self.sessions(value, &fields, kind).map(Some),
+        let sessions = match fields.entry("sessions") {
+            Some((key, value)) => match kind.zip(kind.and_then(kinds::without_sessions)) {
+                Some((kind, help)) => {
+                    self.not_for_kind(key, "sessions", kind, help);
+                    None
+                }
+                None => self.sessions(value, &fields, kind).map(Some),
+            },
             None => Some(None),
         };
         let owned_objects = match fields.entry("owned_objects") {
-            Some((key, _)) if kind == Some(OPENBAO) => {
-                self.error(
-                    key.loc,
-                    ErrorKind::UnknownKey,
-                    "`owned_objects` does not apply to an `openbao` target".to_owned(),
-                    Some("approle roles own no objects, so remove `owned_objects`".to_owned()),
-                );
-                None
-            }
-            Some((_, value)) => self.owned_objects(value, &fields, kind, role.as_deref()),
+            Some((key, value)) => match kind.zip(kind.and_then(kinds::without_owned_objects)) {
+                Some((kind, help)) => {
+                    self.not_for_kind(key, "owned_objects", kind, help);
+                    None
+                }
+                None => self.owned_objects(value, &fields, kind, role.as_deref()),
+            },
             None => Some(OwnedObjects::Refuse),
         };
 
@@ -305,55 +308,65 @@ impl Cx<'_> {
 
     fn entitlement(&mut self, node: &Node, path: &str, kind: Option<&str>) -> Option<Entitlement> {
         let fields = self.fields(node, node.loc, path, keys::ENTITLEMENT)?;
-        let member_of = fields.entry("member_of");
-        // `on` without `privilege` is still the privilege form, with `privilege` missing.
-        let privilege = fields.entry("privilege").or_else(|| fields.entry("on"));
-        let policy = fields.entry("policy");
+        // A rule that sets a password holds a credential, so the value is masked wherever the
+        // source is shown, whichever target the account is on.
+        if let Some(value) = fields.get("rule") {
+            if value.scalar_text().is_some_and(values::is_credential_rule) {
+                self.secret_values.push(value.loc);
+            }
+        }
+        // Each form present, with the first of its keys. `on` without `privilege` is still the
+        // privilege form, with `privilege` missing.
+        let forms: Vec<(EntitlementForm, &Node)> = EntitlementForm::ALL
+            .into_iter()
+            .filter_map(|form| {
+                let key = form.keys().iter().find_map(|name| fields.entry(name));
+                key.map(|(key, _)| (form, key))
+            })
+            .collect();
 
-        match (member_of, privilege, policy) {
-            (None, None, None) => {
+        let (form, key) = match forms.as_slice() {
+            [] => {
                 self.missing_entitlement(node.loc, path, kind);
-                None
+                return None;
             }
-            (Some(_), Some(_), None) => {
-                self.error(
-                    node.loc,
-                    ErrorKind::Conflict,
-                    format!("`{path}` mixes `member_of` with `privilege` or `on`"),
-                    Some("write a membership and a privilege as two separate entries".to_owned()),
-                );
-                None
+            [(form, key)] => (*form, *key),
+            _ => {
+                self.mixed_entitlement(node.loc, path, &forms);
+                return None;
             }
-            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
-                self.error(
-                    node.loc,
-                    ErrorKind::Conflict,
-                    format!("`{path}` mixes `policy` with `member_of`, `privilege` or `on`"),
-                    Some("write each entitlement as a separate entry".to_owned()),
-                );
-                None
-            }
-            (Some((key, group)), None, None) => {
-                self.entitlement_applies(key, "member_of", kind)?;
-                let name = self.text(group, &fields.path_of("member_of"))?;
+        };
+        let name = key.scalar_text().unwrap_or_default();
+        self.entitlement_applies(key, name, form, kind)?;
+        match form {
+            EntitlementForm::Membership => {
+                let value = fields.get("member_of")?;
+                let group = self.text(value, &fields.path_of("member_of"))?;
                 if let Some(kind) = kind {
-                    if let Err(problem) = values::account_name(kind, &name, NameUse::Existing) {
-                        self.problem(group.loc, problem);
+                    if let Err(problem) = values::group_name(kind, &group) {
+                        self.problem(value.loc, problem);
                         return None;
                     }
                 }
-                Some(Entitlement::Membership { group: name })
+                Some(Entitlement::Membership { group })
             }
-            (None, Some((key, _)), None) => {
-                let name = key.scalar_text().unwrap_or("privilege");
-                self.entitlement_applies(key, name, kind)?;
-                self.privilege_entitlement(&fields)
-            }
-            (None, None, Some((key, value))) => {
-                self.entitlement_applies(key, "policy", kind)?;
+            EntitlementForm::Privilege => self.privilege_entitlement(&fields),
+            EntitlementForm::Policy => {
+                let value = fields.get("policy")?;
                 let name = self.text(value, &fields.path_of("policy"))?;
                 match values::policy_name(&name) {
                     Ok(()) => Some(Entitlement::Policy { policy: name }),
+                    Err(problem) => {
+                        self.problem(value.loc, problem);
+                        None
+                    }
+                }
+            }
+            EntitlementForm::Rule => {
+                let value = fields.get("rule")?;
+                let text = self.text(value, &fields.path_of("rule"))?;
+                match values::acl_rule(&text) {
+                    Ok(rule) => Some(Entitlement::Rule { rule }),
                     Err(problem) => {
                         self.problem(value.loc, problem);
                         None
@@ -365,44 +378,66 @@ impl Cx<'_> {
 
     /// Reports an entitlement that names no form, with the forms the target's kind takes.
     fn missing_entitlement(&mut self, loc: Loc, path: &str, kind: Option<&str>) {
-        let (message, help) = match kind {
-            Some(OPENBAO) => (
-                format!("missing `policy` in `{path}`"),
-                "write `policy: NAME`".to_owned(),
-            ),
-            Some(_) => (
-                format!("missing `member_of` or `privilege` in `{path}`"),
-                "write `member_of: GROUP`, or `privilege: NAME` with `on: KIND NAME`".to_owned(),
-            ),
-            None => (
-                format!("missing `member_of`, `privilege` or `policy` in `{path}`"),
-                "write `member_of: GROUP`, `privilege: NAME` with `on: KIND NAME`, or \
-                 `policy: NAME`"
-                    .to_owned(),
-            ),
+        let forms = kind.map_or(&EntitlementForm::ALL[..], kinds::entitlement_forms);
+        let names: Vec<&str> = forms.iter().map(|form| form.keys()[0]).collect();
+        let syntaxes: Vec<&str> = forms.iter().map(|form| form.syntax()).collect();
+        let help = match syntaxes.split_last() {
+            Some((last, rest)) if !rest.is_empty() => {
+                format!("write {}, or {last}", rest.join(", "))
+            }
+            _ => format!("write {}", syntaxes.join("")),
         };
-        self.error(loc, ErrorKind::MissingKey, message, Some(help));
+        self.error(
+            loc,
+            ErrorKind::MissingKey,
+            format!("missing {} in `{path}`", alternatives(&names)),
+            Some(help),
+        );
     }
 
-    /// Checks that the entitlement form keyed by `name` applies to the target's kind: OpenBao
-    /// accounts hold policies only, and the accounts of every other kind hold memberships and
-    /// privileges. Without a known kind, every form is accepted.
-    fn entitlement_applies(&mut self, key: &Node, name: &str, kind: Option<&str>) -> Option<()> {
+    /// Reports an entitlement that mixes the keys of two or more forms.
+    fn mixed_entitlement(&mut self, loc: Loc, path: &str, forms: &[(EntitlementForm, &Node)]) {
+        let has = |wanted: EntitlementForm| forms.iter().any(|(form, _)| *form == wanted);
+        let (message, help) = if has(EntitlementForm::Rule) {
+            (
+                format!("`{path}` mixes `rule` with `member_of`, `privilege`, `on` or `policy`"),
+                "write each entitlement as a separate entry",
+            )
+        } else if has(EntitlementForm::Policy) {
+            (
+                format!("`{path}` mixes `policy` with `member_of`, `privilege` or `on`"),
+                "write each entitlement as a separate entry",
+            )
+        } else {
+            (
+                format!("`{path}` mixes `member_of` with `privilege` or `on`"),
+                "write a membership and a privilege as two separate entries",
+            )
+        };
+        self.error(loc, ErrorKind::Conflict, message, Some(help.to_owned()));
+    }
+
+    /// Checks that `form`, whose key in the entry is `name`, is one that the accounts of the
+    /// target's kind hold (see [`kinds::entitlement_forms`]). Without a known kind, every form is
+    /// accepted.
+    fn entitlement_applies(
+        &mut self,
+        key: &Node,
+        name: &str,
+        form: EntitlementForm,
+        kind: Option<&str>,
+    ) -> Option<()> {
         let Some(kind) = kind else {
             return Some(());
         };
-        let is_policy = name == "policy";
-        if is_policy == (kind == OPENBAO) {
+        if kinds::entitlement_forms(kind).contains(&form) {
             return Some(());
         }
-        let help = if kind == OPENBAO {
-            "an `openbao` account's entitlements are policies, so write `policy: NAME`".to_owned()
+        let forms_help = kinds::entitlement_help(kind);
+        let help = if form == EntitlementForm::Rule {
+            format!("`rule` is for redis acl rules, and {forms_help}")
         } else {
-            format!(
-                "{} `{kind}` account's entitlements are `member_of: GROUP` and `privilege: NAME` \
-                 with `on: KIND NAME`",
-                kinds::article(kind)
-            )
+            forms_help
         };
         self.error(
             key.loc,
@@ -414,6 +449,19 @@ impl Cx<'_> {
             Some(help),
         );
         None
+    }
+
+    /// Reports an account key that the target's kind does not take, with `help` saying why.
+    fn not_for_kind(&mut self, key: &Node, name: &str, kind: &str, help: &str) {
+        self.error(
+            key.loc,
+            ErrorKind::UnknownKey,
+            format!(
+                "`{name}` does not apply to {} `{kind}` target",
+                kinds::article(kind)
+            ),
+            Some(help.to_owned()),
+        );
     }
 
     /// Reads a privilege entitlement: `privilege: NAME` with `on: KIND NAME`.
@@ -595,4 +643,13 @@ fn approle_settings(
 /// Returns the position of `name`'s key in `parent`, or of `value` when the key is not found.
 pub(super) fn key_loc(parent: &Fields<'_>, name: &str, value: &Node) -> Loc {
     parent.entry(name).map_or(value.loc, |(key, _)| key.loc)
+}
+
+/// Formats keys as alternatives for a message: `` `a`, `b` or `c` ``.
+fn alternatives(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
 }

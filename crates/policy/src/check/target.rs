@@ -3,7 +3,7 @@
 use super::{join, Cx, Fields, PASSWORD_SOURCES, TOKEN_SOURCES};
 use crate::error::ErrorKind;
 use crate::keys;
-use crate::kinds;
+use crate::kinds::{self, AdminForm};
 use crate::values;
 use crate::yaml::{Loc, Node};
 use enact_model::policy::CredentialSource;
@@ -129,53 +129,64 @@ impl Cx<'_> {
         None
     }
 
-    /// Resolves [`Target::database`]: the `database` key, or for OpenBao the AppRole mount from
-    /// `auth_mount`, which defaults to `approle`. The key of the other kind is rejected.
+    /// Resolves [`Target::database`] from the key that the kind takes (see [`kinds::place_key`]):
+    /// `database` for PostgreSQL, the AppRole mount from `auth_mount` for OpenBao (which defaults
+    /// to `approle`), the base DN from `base` for LDAP (which is required), and none for Redis.
+    /// The keys of the other kinds are rejected. Without a known kind, only `database` is read.
     fn database(&mut self, fields: &Fields<'_>, kind: Option<&str>) -> Option<Option<String>> {
-        let openbao = kind == Some(kinds::OPENBAO);
-        let (used, other) = if openbao {
-            ("auth_mount", "database")
-        } else {
-            ("database", "auth_mount")
-        };
-        let mut other_ok = true;
-        if let (Some(kind), Some((key, _))) = (kind, fields.entry(other)) {
-            let help = if openbao {
-                "an openbao target names its approle auth mount with `auth_mount`"
-            } else {
-                "`auth_mount` names the approle mount of an openbao target, so remove it"
-            };
-            self.error(
-                key.loc,
-                ErrorKind::UnknownKey,
-                format!(
-                    "`{other}` does not apply to {} `{kind}` target",
-                    kinds::article(kind)
-                ),
-                Some(help.to_owned()),
-            );
-            other_ok = false;
+        let used = kind.map_or(Some("database"), kinds::place_key);
+        let mut others_ok = true;
+        for other in kinds::PLACE_KEYS.iter().filter(|key| Some(**key) != used) {
+            if let (Some(kind), Some((key, _))) = (kind, fields.entry(other)) {
+                self.error(
+                    key.loc,
+                    ErrorKind::UnknownKey,
+                    format!(
+                        "`{other}` does not apply to {} `{kind}` target",
+                        kinds::article(kind)
+                    ),
+                    Some(misplaced_place_help(other, kind).to_owned()),
+                );
+                others_ok = false;
+            }
         }
 
-        let value = match fields.get(used) {
-            Some(value) => {
-                let text = self.text(value, &fields.path_of(used))?;
-                if openbao {
-                    if let Err(problem) = values::bao_path(&text, "auth mount", "approle") {
-                        self.problem(value.loc, problem);
-                        return None;
-                    }
+        let value = match (used, used.and_then(|key| fields.get(key))) {
+            (Some(key), Some(value)) => {
+                let text = self.text(value, &fields.path_of(key))?;
+                let checked = match key {
+                    "auth_mount" => values::bao_path(&text, "auth mount", "approle"),
+                    "base" => values::dn(&text, "base dn", "ou=services,dc=example,dc=org"),
+                    _ => Ok(()),
+                };
+                if let Err(problem) = checked {
+                    self.problem(value.loc, problem);
+                    return None;
                 }
                 Some(text)
             }
-            None if openbao => Some(DEFAULT_AUTH_MOUNT.to_owned()),
-            None => None,
+            (Some("auth_mount"), None) => Some(DEFAULT_AUTH_MOUNT.to_owned()),
+            (Some("base"), None) => {
+                self.error(
+                    fields.anchor,
+                    ErrorKind::MissingKey,
+                    format!("missing required key `base` in `{}`", fields.path),
+                    Some(
+                        "an `ldap` target names the dn under which its accounts live, e.g. \
+                         `base: ou=services,dc=example,dc=org`"
+                            .to_owned(),
+                    ),
+                );
+                return None;
+            }
+            _ => None,
         };
-        other_ok.then_some(value)
+        others_ok.then_some(value)
     }
 
-    /// Reads `admin`: a user name and a password source for most kinds, and a token source alone
-    /// for OpenBao. Keys of the other form are rejected with a pointer to the right ones.
+    /// Reads `admin`: a user name and a password source for most kinds, a bind DN and a password
+    /// source for LDAP, and a token source alone for OpenBao. Keys of the other forms are
+    /// rejected with a pointer to the right ones.
     fn admin(
         &mut self,
         node: &Node,
@@ -183,7 +194,7 @@ impl Cx<'_> {
         kind: Option<&str>,
     ) -> Option<(Option<String>, CredentialSource)> {
         let anchor = parent.entry("admin").map_or(node.loc, |(key, _)| key.loc);
-        let sources = if kind == Some(kinds::OPENBAO) {
+        let sources = if kind.map(kinds::admin_form) == Some(AdminForm::Token) {
             TOKEN_SOURCES
         } else {
             PASSWORD_SOURCES
@@ -191,19 +202,26 @@ impl Cx<'_> {
         let fields =
             self.fields_with_sources(node, anchor, &parent.path_of("admin"), keys::ADMIN, sources)?;
 
-        let token_form = match kind {
-            Some(kind) => kind == kinds::OPENBAO,
+        let form = match kind {
+            Some(kind) => kinds::admin_form(kind),
             // Without a known kind, the keys written decide which form is checked.
             None => {
                 let has_any = |names: &[&str]| names.iter().any(|name| fields.get(name).is_some());
-                has_any(&["token_env", "token_file"])
-                    && !has_any(&["user", "password_env", "password_file"])
+                if has_any(&["token_env", "token_file"])
+                    && !has_any(&["user", "bind_dn", "password_env", "password_file"])
+                {
+                    AdminForm::Token
+                } else if has_any(&["bind_dn"]) && !has_any(&["user"]) {
+                    AdminForm::BindDnPassword
+                } else {
+                    AdminForm::UserPassword
+                }
             }
         };
-        if token_form {
-            self.token_admin(&fields, kind)
-        } else {
-            self.password_admin(&fields, kind)
+        match form {
+            AdminForm::Token => self.token_admin(&fields, kind),
+            AdminForm::UserPassword => self.password_admin(&fields, kind, "user"),
+            AdminForm::BindDnPassword => self.password_admin(&fields, kind, "bind_dn"),
         }
     }
 
@@ -215,6 +233,10 @@ impl Cx<'_> {
     ) -> Option<(Option<String>, CredentialSource)> {
         let misplaced = [
             ("user", "remove `user` and set `token_env` or `token_file`"),
+            (
+                "bind_dn",
+                "remove `bind_dn` and set `token_env` or `token_file`",
+            ),
             ("password_env", "write `token_env` instead"),
             ("password_file", "write `token_file` instead"),
         ];
@@ -226,26 +248,54 @@ impl Cx<'_> {
         Some((None, source?))
     }
 
-    /// Reads the admin of a target that signs in with a user name and a password.
+    /// Reads the admin of a target that signs in with a name and a password. `name_key` is the
+    /// key of the name: `user`, or `bind_dn` for LDAP, whose name is a DN.
     fn password_admin(
         &mut self,
         fields: &Fields<'_>,
         kind: Option<&str>,
+        name_key: &str,
     ) -> Option<(Option<String>, CredentialSource)> {
+        let other_name_key = if name_key == "bind_dn" {
+            "user"
+        } else {
+            "bind_dn"
+        };
+        let write_name = format!("write `{name_key}` instead");
         let misplaced = [
             ("token_env", "write `password_env` instead"),
             ("token_file", "write `password_file` instead"),
+            (other_name_key, write_name.as_str()),
         ];
-        let misplaced_ok =
-            self.misplaced_admin_keys(fields, kind, &misplaced, "`user` and a password");
-        let user = self
-            .required(fields, "user")
-            .and_then(|value| self.text(value, &fields.path_of("user")));
+        let signs_in_with = format!("`{name_key}` and a password");
+        let misplaced_ok = self.misplaced_admin_keys(fields, kind, &misplaced, &signs_in_with);
+
+        let name = match fields.get(name_key) {
+            Some(value) => self.admin_name(value, &fields.path_of(name_key), name_key),
+            // The key of the other name already has an error that names this one.
+            None if fields.get(other_name_key).is_some() => None,
+            None => {
+                self.required(fields, name_key);
+                None
+            }
+        };
         let source = self.credential_source(fields, "password", !misplaced_ok);
         if !misplaced_ok {
             return None;
         }
-        Some((Some(user?), source?))
+        Some((Some(name?), source?))
+    }
+
+    /// Reads the admin's name, and checks the DN syntax of a `bind_dn`.
+    fn admin_name(&mut self, node: &Node, path: &str, name_key: &str) -> Option<String> {
+        let text = self.text(node, path)?;
+        if name_key == "bind_dn" {
+            if let Err(problem) = values::dn(&text, "bind dn", "cn=admin,dc=example,dc=org") {
+                self.problem(node.loc, problem);
+                return None;
+            }
+        }
+        Some(text)
     }
 
     /// Reports each key of `misplaced` that is set, as a key that does not apply to `kind`.
@@ -386,5 +436,24 @@ impl Cx<'_> {
             }
         }
         patterns
+    }
+}
+
+/// Returns help for a place key set on a `kind` target that takes another one or none.
+fn misplaced_place_help(key: &str, kind: &str) -> &'static str {
+    match (key, kind) {
+        ("database", kinds::OPENBAO) => {
+            "an openbao target names its approle auth mount with `auth_mount`"
+        }
+        ("database", kinds::LDAP) => {
+            "an ldap target names the dn its accounts live under with `base`"
+        }
+        ("database", _) => {
+            "redis acl users belong to the whole server, not to one database, so remove it"
+        }
+        ("auth_mount", _) => {
+            "`auth_mount` names the approle mount of an openbao target, so remove it"
+        }
+        _ => "`base` names the dn that an ldap target's accounts live under, so remove it",
     }
 }

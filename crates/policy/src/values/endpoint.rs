@@ -2,27 +2,50 @@
 //! a URL scheme.
 
 use super::Problem;
-use crate::kinds::OPENBAO;
+use crate::kinds::{LDAP, OPENBAO, REDIS};
 
-/// Checks the endpoint of a target of `kind`: an `http://` or `https://` URL for OpenBao, and
-/// `host:port` for every other kind. Without a known kind, the form the text starts with decides.
+/// Checks the endpoint of a target of `kind`: an `http://` or `https://` URL for OpenBao, an
+/// `ldap://` or `ldaps://` URL for LDAP, and `host:port` for every other kind. Without a known
+/// kind, the form the text starts with decides.
 pub(crate) fn endpoint(kind: Option<&str>, text: &str) -> Result<(), Problem> {
     let is_url = text.starts_with("http://") || text.starts_with("https://");
+    let is_ldap_url = text.starts_with("ldap://") || text.starts_with("ldaps://");
     match kind {
         Some(OPENBAO) => url_endpoint(text),
+        Some(LDAP) => ldap_url_endpoint(text),
+        Some(REDIS) => host_port_endpoint(text, 6379),
         None if is_url => url_endpoint(text),
-        _ => host_port_endpoint(text),
+        None if is_ldap_url => ldap_url_endpoint(text),
+        _ => host_port_endpoint(text, 5432),
     }
 }
 
-/// Checks an endpoint of the form `host:port`, with IPv6 hosts in brackets.
-fn host_port_endpoint(text: &str) -> Result<(), Problem> {
+/// Checks an endpoint of the form `host:port`, with IPv6 hosts in brackets. `port` is the port
+/// the help's examples use.
+fn host_port_endpoint(text: &str, port: u16) -> Result<(), Problem> {
     if host_port_ok(text) {
         Ok(())
     } else {
         Err(Problem::new(
             format!("invalid endpoint `{text}`"),
-            "write `host:port`, e.g. `127.0.0.1:5432` or `[::1]:5432`",
+            format!("write `host:port`, e.g. `127.0.0.1:{port}` or `[::1]:{port}`"),
+        ))
+    }
+}
+
+/// Checks an endpoint of the form `ldap://host:port` or `ldaps://host:port`. A path is rejected,
+/// because the base DN is set with `base` and an LDAP URL's path would name a DN too.
+fn ldap_url_endpoint(text: &str) -> Result<(), Problem> {
+    let authority = text
+        .strip_prefix("ldap://")
+        .or_else(|| text.strip_prefix("ldaps://"));
+    if authority.is_some_and(host_port_ok) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            format!("invalid endpoint `{text}` for an `ldap` target"),
+            "write an `ldap://` or `ldaps://` URL with a host and a port and no path, e.g. \
+             `ldap://127.0.0.1:389`",
         ))
     }
 }
@@ -109,7 +132,41 @@ mod tests {
     }
 
     #[test]
+    fn redis_endpoints_are_host_port() {
+        assert!(endpoint(Some(REDIS), "127.0.0.1:56379").is_ok());
+        let help = endpoint(Some(REDIS), "127.0.0.1")
+            .err()
+            .and_then(|problem| problem.help);
+        assert_eq!(
+            help.as_deref(),
+            Some("write `host:port`, e.g. `127.0.0.1:6379` or `[::1]:6379`")
+        );
+        assert!(endpoint(Some(REDIS), "redis://127.0.0.1:6379").is_err());
+    }
+
+    #[test]
+    fn ldap_endpoints_are_urls() {
+        let ldap = Some(LDAP);
+        assert!(endpoint(ldap, "ldap://127.0.0.1:53389").is_ok());
+        assert!(endpoint(ldap, "ldaps://localhost:636").is_ok());
+        assert!(endpoint(ldap, "ldap://[::1]:389").is_ok());
+        for text in [
+            "127.0.0.1:389",
+            "ldap://127.0.0.1",
+            "ldap://127.0.0.1:389/",
+            "ldap://127.0.0.1:389/dc=enact,dc=test",
+            "http://127.0.0.1:389",
+            "LDAP://127.0.0.1:389",
+            "ldapi://127.0.0.1:389",
+        ] {
+            assert!(endpoint(ldap, text).is_err(), "`{text}` was accepted");
+        }
+    }
+
+    #[test]
     fn unknown_kind_endpoint_takes_either_form() {
+        assert!(endpoint(None, "ldap://127.0.0.1:389").is_ok());
+        assert!(endpoint(None, "ldap://127.0.0.1").is_err());
         assert!(endpoint(None, "127.0.0.1:5432").is_ok());
         assert!(endpoint(None, "http://127.0.0.1:8200").is_ok());
         assert!(endpoint(None, "http://127.0.0.1").is_err());

@@ -1,16 +1,20 @@
-//! Checks and conversions for single values: ids, names, durations, endpoints, privileges and
-//! paths. Each returns a [`Problem`] that the caller places at the value's position. The checks
-//! of one target kind or one concept live in the submodules.
+//! Checks and conversions for single values: ids, names, durations, endpoints, privileges,
+//! paths, ACL rules and DNs. Each returns a [`Problem`] that the caller places at the value's
+//! position. The checks of one target kind or one concept live in the submodules.
 
 mod endpoint;
+mod ldap;
 mod names;
 mod openbao;
 mod privilege;
+mod redis;
 
 pub(crate) use endpoint::endpoint;
-pub(crate) use names::{account_name, NameUse};
+pub(crate) use ldap::dn;
+pub(crate) use names::{account_name, group_name, NameUse};
 pub(crate) use openbao::{bao_path, policy_name};
 pub(crate) use privilege::{object, privilege, privilege_name};
+pub(crate) use redis::{acl_rule, is_credential_rule};
 
 use enact_model::Duration;
 

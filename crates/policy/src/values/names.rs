@@ -1,7 +1,7 @@
 //! Account and group names, whose rules depend on the target kind.
 
-use super::Problem;
-use crate::kinds::{OPENBAO, POSTGRES};
+use super::{ldap, redis, Problem};
+use crate::kinds::{LDAP, OPENBAO, POSTGRES, REDIS};
 
 /// The use of an account name, which decides whether reserved names are allowed. PostgreSQL
 /// rejects them for new roles but has predefined roles with such names that can be granted.
@@ -13,8 +13,8 @@ pub(crate) enum NameUse {
     Existing,
 }
 
-/// Checks an account or group name for a target of `kind`. PostgreSQL and OpenBao have rules;
-/// other kinds accept any non-empty name.
+/// Checks an account or group name for a target of `kind`. PostgreSQL, OpenBao, Redis and LDAP
+/// have rules; other kinds accept any non-empty name.
 pub(crate) fn account_name(kind: &str, text: &str, usage: NameUse) -> Result<(), Problem> {
     if text.is_empty() {
         return Err(Problem {
@@ -22,11 +22,12 @@ pub(crate) fn account_name(kind: &str, text: &str, usage: NameUse) -> Result<(),
             help: None,
         });
     }
-    if kind == OPENBAO {
-        return approle_name(text);
-    }
-    if kind != POSTGRES {
-        return Ok(());
+    match kind {
+        OPENBAO => return approle_name(text),
+        REDIS => return redis::user_name(text),
+        LDAP => return ldap::uid(text),
+        POSTGRES => {}
+        _ => return Ok(()),
     }
     let mut chars = text.chars();
     let first_ok = chars
@@ -47,6 +48,15 @@ pub(crate) fn account_name(kind: &str, text: &str, usage: NameUse) -> Result<(),
         ));
     }
     Ok(())
+}
+
+/// Checks the group of a `member_of` entitlement on a `kind` target: a DN for LDAP, and an
+/// existing role's name for the other kinds.
+pub(crate) fn group_name(kind: &str, text: &str) -> Result<(), Problem> {
+    if kind == LDAP {
+        return ldap::dn(text, "group dn", "cn=billing,ou=groups,dc=example,dc=org");
+    }
+    account_name(kind, text, NameUse::Existing)
 }
 
 /// Checks an AppRole role name: lower-case letters, digits, `_`, `.` and `-`, starting with a
