@@ -93,9 +93,10 @@ impl EntitlementForm {
         }
     }
 
-    /// Returns the form as help writes it, such as `` `policy: NAME` ``.
-    pub fn syntax(self) -> &'static str {
+    /// Returns the form as help writes it for a `kind` account, such as `` `policy: NAME` ``.
+    pub fn syntax(self, kind: Option<&str>) -> &'static str {
         match self {
+            EntitlementForm::Membership if kind == Some(LDAP) => "`member_of: GROUP_DN`",
             EntitlementForm::Membership => "`member_of: GROUP`",
             EntitlementForm::Privilege => "`privilege: NAME` with `on: KIND NAME`",
             EntitlementForm::Policy => "`policy: NAME`",

@@ -10,18 +10,22 @@ use enact_model::{
 };
 use enact_policy::{json_schema, parse_policy, ErrorKind, ParseOptions, PolicyErrors};
 use miette::Diagnostic;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 const VALID: &str = include_str!("valid.yaml");
 /// A valid policy with PostgreSQL and OpenBao targets and credentials delivered to OpenBao.
 const MIXED: &str = include_str!("mixed.yaml");
+/// A valid policy with a target of each kind, and an identity with an account on each.
+const ALL_KINDS: &str = include_str!("all_kinds.yaml");
 
 fn options() -> ParseOptions {
     ParseOptions {
         origin: PathBuf::from("policy.yaml"),
         base_dir: PathBuf::from("/etc/enact"),
-        known_kinds: vec!["postgres".to_owned(), "openbao".to_owned()],
+        known_kinds: ["postgres", "openbao", "redis", "ldap"]
+            .map(str::to_owned)
+            .to_vec(),
     }
 }
 
@@ -1058,7 +1062,7 @@ fn unknown_kind_lists_known_kinds() {
     assert_eq!(first.message, "unknown target kind `mysql`");
     assert_eq!(
         first.help.as_deref(),
-        Some("known kinds: `postgres` and `openbao`")
+        Some("known kinds: `postgres`, `openbao`, `redis` and `ldap`")
     );
 }
 
@@ -1203,6 +1207,7 @@ fn report_renders_each_error_once() {
 fn every_prefix_gives_located_errors() {
     assert_prefixes_located(VALID);
     assert_prefixes_located(MIXED);
+    assert_prefixes_located(ALL_KINDS);
 }
 
 /// Parses every prefix of `policy` and checks that each error lies inside the prefix.
@@ -2059,5 +2064,783 @@ identities:
         source,
         r#"policy.yaml:18:23: error: `idle_limit` `90m` is longer than `max_lifetime` `1h`
   help: openbao rejects a role whose `token_ttl` is above its `token_max_ttl`, so make `idle_limit` at most `max_lifetime`"#,
+    );
+}
+
+#[test]
+fn all_kinds_policy_resolves_to_model() {
+    let policy = match parse_policy(ALL_KINDS, &options()) {
+        Ok(policy) => policy,
+        Err(errors) => panic!("valid policy rejected:\n{errors}"),
+    };
+    let kinds: Vec<(&str, &str)> = policy
+        .targets
+        .values()
+        .map(|target| (target.id.as_str(), target.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("bao-main", "openbao"),
+            ("cache", "redis"),
+            ("directory", "ldap"),
+            ("pg-main", "postgres"),
+        ]
+    );
+
+    let cache = &policy.targets[&TargetId::new("cache")];
+    assert_eq!(cache.endpoint, "127.0.0.1:56379");
+    assert_eq!(cache.database, None);
+    assert_eq!(cache.admin_user.as_deref(), Some("enact-admin"));
+    assert_eq!(
+        cache.admin_credential,
+        CredentialSource::Env("ENACT_REDIS_ADMIN_PASSWORD".to_owned())
+    );
+    assert_eq!(cache.unmanaged.action, UnmanagedAction::Disable);
+    assert_eq!(cache.unmanaged.ignore, vec!["legacy-*"]);
+    assert_eq!(cache.verify_window, Duration::from_secs(5));
+
+    let directory = &policy.targets[&TargetId::new("directory")];
+    assert_eq!(directory.endpoint, "ldap://127.0.0.1:53389");
+    assert_eq!(
+        directory.database.as_deref(),
+        Some("ou=services,dc=enact,dc=test")
+    );
+    assert_eq!(
+        directory.admin_user.as_deref(),
+        Some("cn=enact-admin,dc=enact,dc=test")
+    );
+    assert_eq!(
+        directory.admin_credential,
+        CredentialSource::File(PathBuf::from("/etc/enact/secrets/ldap-admin.pw"))
+    );
+    assert_eq!(directory.verify_window, Duration::from_secs(10));
+
+    let billing = &policy.identities[&NhiId::new("billing-worker")];
+    let targets: Vec<&str> = billing
+        .accounts
+        .iter()
+        .map(|account| account.target.as_str())
+        .collect();
+    assert_eq!(targets, vec!["pg-main", "bao-main", "cache", "directory"]);
+    assert_eq!(
+        billing.accounts[0]
+            .entitlements
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![Entitlement::Membership {
+            group: "app_readers".to_owned()
+        }]
+    );
+    assert_eq!(
+        billing.accounts[1]
+            .entitlements
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![Entitlement::Policy {
+            policy: "billing-read".to_owned()
+        }]
+    );
+
+    // Command and category rules are stored in lower case, and patterns as written.
+    let redis = &billing.accounts[2];
+    assert_eq!(redis.name, "billing-worker");
+    let rules: BTreeSet<Entitlement> = [
+        "+@read",
+        "-flushdb",
+        "+config|get",
+        "~billing:*",
+        "%RW~Billing:Tmp:*",
+        "&billing-events",
+    ]
+    .into_iter()
+    .map(|rule| Entitlement::Rule {
+        rule: rule.to_owned(),
+    })
+    .collect();
+    assert_eq!(redis.entitlements, rules);
+    let credential = redis.credential.clone();
+    assert_eq!(
+        credential.as_ref().map(|credential| credential.kind),
+        Some(CredentialKind::Password)
+    );
+    assert_eq!(
+        credential
+            .as_ref()
+            .and_then(|credential| credential.max_age),
+        Some(Duration::from_secs(30 * 86_400))
+    );
+    assert_eq!(
+        credential.map(|credential| credential.sink),
+        Some(SinkRef::File {
+            path: PathBuf::from("/etc/enact/secrets/billing.redis.pw")
+        })
+    );
+    let sessions = redis.sessions.clone().unwrap_or_default();
+    assert_eq!(sessions.max_lifetime, Some(Duration::from_secs(8 * 3600)));
+    assert_eq!(sessions.idle_limit, Some(Duration::from_secs(30 * 60)));
+    assert!(sessions.end_on_rotation);
+    assert_eq!(redis.owned_objects, OwnedObjects::Refuse);
+    assert!(redis.settings.is_empty());
+
+    let ldap = &billing.accounts[3];
+    assert_eq!(ldap.name, "billing-worker");
+    let groups: BTreeSet<Entitlement> = [
+        "cn=billing,ou=groups,dc=enact,dc=test",
+        r"cn=Billing Readers\, EU,ou=groups,dc=enact,dc=test",
+    ]
+    .into_iter()
+    .map(|group| Entitlement::Membership {
+        group: group.to_owned(),
+    })
+    .collect();
+    assert_eq!(ldap.entitlements, groups);
+    assert_eq!(
+        ldap.credential.clone().map(|credential| credential.sink),
+        Some(SinkRef::Vault {
+            target: TargetId::new("bao-main"),
+            mount: "secret".to_owned(),
+            path: "apps/billing/ldap".to_owned(),
+        })
+    );
+    assert_eq!(ldap.sessions, None);
+    assert_eq!(ldap.owned_objects, OwnedObjects::Refuse);
+    assert!(ldap.settings.is_empty());
+
+    let reader = &policy.identities[&NhiId::new("cache-reader")];
+    assert_eq!(reader.state, LifecycleState::Disabled);
+    let names: Vec<&str> = reader
+        .accounts
+        .iter()
+        .map(|account| account.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["reports:reader", "reports.reader_2"]);
+    assert!(reader
+        .accounts
+        .iter()
+        .all(|account| { account.entitlements.is_empty() && account.credential.is_none() }));
+}
+
+#[test]
+fn rule_on_postgres_rejected() {
+    let source = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: pg-main
+        role: billing_worker
+        entitlements:
+          - rule: "+@read"
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:13: error: `rule` does not apply to a `postgres` target
+  help: `rule` is for redis acl rules, and a `postgres` account's entitlements are `member_of: GROUP` and `privilege: NAME` with `on: KIND NAME`"#,
+    );
+}
+
+#[test]
+fn ldap_member_of_needs_dn() {
+    let source = r#"version: 1
+targets:
+  directory:
+    kind: ldap
+    endpoint: ldap://127.0.0.1:53389
+    base: ou=services,dc=enact,dc=test
+    admin:
+      bind_dn: cn=enact-admin,dc=enact,dc=test
+      password_env: ENACT_LDAP_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: directory
+        role: billing-worker
+        entitlements:
+          - member_of: billing
+          - member_of: cn=billing, ou=groups,dc=enact,dc=test
+          - member_of: cn=billing,,dc=enact,dc=test
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:19:24: error: invalid group dn `billing`: `billing` is not `attribute=value`
+  help: write comma-separated `attribute=value` pairs without spaces around `,` and `=`, e.g. `cn=billing,ou=groups,dc=example,dc=org`
+policy.yaml:20:24: error: invalid group dn `cn=billing, ou=groups,dc=enact,dc=test`: the attribute name of ` ou=groups` starts or ends with a space
+  help: write comma-separated `attribute=value` pairs without spaces around `,` and `=`, e.g. `cn=billing,ou=groups,dc=example,dc=org`
+policy.yaml:21:24: error: invalid group dn `cn=billing,,dc=enact,dc=test`: it has an empty part between commas
+  help: write comma-separated `attribute=value` pairs without spaces around `,` and `=`, e.g. `cn=billing,ou=groups,dc=example,dc=org`"#,
+    );
+}
+
+#[test]
+fn redis_all_commands_rejected() {
+    let source = r#"version: 1
+targets:
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    admin:
+      user: enact-admin
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: cache
+        role: billing-worker
+        entitlements:
+          - rule: "+@all"
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:19: error: acl rule `+@all` is not allowed
+  help: `+@all` grants every command, so list only the commands the account needs (least privilege), e.g. `+@read` or `+get`"#,
+    );
+}
+
+#[test]
+fn redis_password_rule_is_masked() {
+    let source = r##"version: 1
+targets:
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    admin:
+      user: enact-admin
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: cache
+        role: billing-worker
+        entitlements:
+          - rule: ">canary-4b8e2d"
+          - rule: "#canary-4b8e2d"
+          - rule: nopass
+"##;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:19: error: acl rule `>***` sets a password
+  help: enact manages the user's password through `credential` and never takes one from a rule, so remove this rule
+policy.yaml:19:19: error: acl rule `#***` sets a password hash
+  help: enact manages the user's password through `credential` and never takes one from a rule, so remove this rule
+policy.yaml:20:19: error: acl rule `nopass` lets the user sign in with any password
+  help: enact manages the user's password through `credential` and never takes one from a rule, so remove this rule"#,
+    );
+    let all = errors(source);
+    let mut rendered = String::new();
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    if let Err(error) = handler.render_report(&mut rendered, &all.diagnostic()) {
+        panic!("rendering failed: {error}");
+    }
+    assert!(rendered.contains("policy.yaml:18:19"), "{rendered}");
+    assert!(!rendered.contains("canary-4b8e2d"), "{rendered}");
+    assert!(!format!("{all:?}").contains("canary-4b8e2d"));
+}
+
+#[test]
+fn redis_allkeys_rejected() {
+    let source = r#"version: 1
+targets:
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    admin:
+      user: enact-admin
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: cache
+        role: billing-worker
+        entitlements:
+          - rule: allkeys
+          - rule: "%R~*"
+          - rule: "&*"
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:19: error: acl rule `allkeys` is not allowed
+  help: `allkeys` grants every key, so list only the keys the account needs (least privilege), e.g. `~billing:*`
+policy.yaml:19:19: error: acl rule `%R~*` is not allowed
+  help: `%R~*` grants every key, so list only the keys the account needs (least privilege), e.g. `~billing:*`
+policy.yaml:20:19: error: acl rule `&*` is not allowed
+  help: `&*` grants every channel, so list only the channels the account needs (least privilege), e.g. `&billing-events`"#,
+    );
+}
+
+#[test]
+fn redis_state_rules_rejected() {
+    let source = r#"version: 1
+targets:
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    admin:
+      user: enact-admin
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: cache
+        role: billing-worker
+        entitlements:
+          - rule: "on"
+          - rule: resetkeys
+          - rule: "+get ~billing:*"
+          - rule: get
+          - rule: "+GET"
+          - rule: "+get"
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:19: error: acl rule `on` sets the user's login state
+  help: enact manages the login state from the identity's `state` and never takes it from a rule, so remove this rule
+policy.yaml:19:19: error: acl rule `resetkeys` resets the user
+  help: the rules listed are the user's exact set and nothing needs resetting, so remove this rule
+policy.yaml:20:19: error: acl rule `+get ~billing:*` contains whitespace
+  help: write one rule token per entry, e.g. `+get` and `~billing:*` as two entries
+policy.yaml:21:19: error: invalid acl rule `get`
+  help: write one acl rule token: `+command`, `-command`, `+command|subcommand`, `+@category`, `-@category`, `~pattern`, `%R~pattern`, `%W~pattern`, `%RW~pattern` or `&pattern`
+policy.yaml:23:13: error: duplicate entitlement `rule +get`
+  help: it is first listed on line 22"#,
+    );
+}
+
+#[test]
+fn sessions_on_ldap_rejected() {
+    let source = r#"version: 1
+targets:
+  directory:
+    kind: ldap
+    endpoint: ldap://127.0.0.1:53389
+    base: ou=services,dc=enact,dc=test
+    admin:
+      bind_dn: cn=enact-admin,dc=enact,dc=test
+      password_env: ENACT_LDAP_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: directory
+        role: billing-worker
+        sessions:
+          max_lifetime: 8h
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:18:9: error: `sessions` does not apply to an `ldap` target
+  help: ldap binds are not sessions that enact can list or end, so remove `sessions`"#,
+    );
+}
+
+#[test]
+fn bind_dn_on_redis_rejected() {
+    let source = r#"version: 1
+targets:
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    admin:
+      bind_dn: cn=enact-admin,dc=enact,dc=test
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: cache
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:7:7: error: `bind_dn` does not apply to a `redis` target
+  help: a `redis` admin signs in with `user` and a password, so write `user` instead"#,
+    );
+}
+
+#[test]
+fn user_on_ldap_rejected() {
+    let source = r#"version: 1
+targets:
+  directory:
+    kind: ldap
+    endpoint: ldap://127.0.0.1:53389
+    base: ou=services,dc=enact,dc=test
+    admin:
+      user: enact-admin
+      password_env: ENACT_LDAP_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: directory
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:8:7: error: `user` does not apply to an `ldap` target
+  help: an `ldap` admin signs in with `bind_dn` and a password, so write `bind_dn` instead"#,
+    );
+}
+
+#[test]
+fn ldap_target_needs_base() {
+    let source = r#"version: 1
+targets:
+  directory:
+    kind: ldap
+    endpoint: ldap://127.0.0.1:53389
+    database: services
+    admin:
+      bind_dn: cn=enact-admin,dc=enact,dc=test
+      password_env: ENACT_LDAP_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: directory
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:3:3: error: missing required key `base` in `targets.directory`
+  help: an `ldap` target names the dn under which its accounts live, e.g. `base: ou=services,dc=example,dc=org`
+policy.yaml:6:5: error: `database` does not apply to an `ldap` target
+  help: an ldap target names the dn its accounts live under with `base`"#,
+    );
+}
+
+#[test]
+fn base_on_redis_rejected() {
+    let source = r#"version: 1
+targets:
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    base: ou=services,dc=enact,dc=test
+    database: "0"
+    admin:
+      user: enact-admin
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: cache
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:6:5: error: `base` does not apply to a `redis` target
+  help: `base` names the dn that an ldap target's accounts live under, so remove it
+policy.yaml:7:5: error: `database` does not apply to a `redis` target
+  help: redis acl users belong to the whole server, not to one database, so remove it"#,
+    );
+}
+
+#[test]
+fn ldap_dns_are_checked() {
+    let source = r#"version: 1
+targets:
+  directory:
+    kind: ldap
+    endpoint: ldap://127.0.0.1:53389
+    base: services
+    admin:
+      bind_dn: cn=enact-admin;dc=enact
+      password_env: ENACT_LDAP_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: directory
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:6:11: error: invalid base dn `services`: `services` is not `attribute=value`
+  help: write comma-separated `attribute=value` pairs without spaces around `,` and `=`, e.g. `ou=services,dc=example,dc=org`
+policy.yaml:8:16: error: invalid bind dn `cn=enact-admin;dc=enact`: `;` in `cn=enact-admin;dc=enact` must be escaped as `\;`
+  help: write comma-separated `attribute=value` pairs without spaces around `,` and `=`, e.g. `cn=admin,dc=example,dc=org`"#,
+    );
+}
+
+#[test]
+fn ldap_endpoint_needs_scheme() {
+    let source = r#"version: 1
+targets:
+  directory:
+    kind: ldap
+    endpoint: 127.0.0.1:53389
+    base: ou=services,dc=enact,dc=test
+    admin:
+      bind_dn: cn=enact-admin,dc=enact,dc=test
+      password_env: ENACT_LDAP_ADMIN_PASSWORD
+  dir-two:
+    kind: ldap
+    endpoint: ldap://127.0.0.1:53390/dc=enact,dc=test
+    base: ou=services,dc=enact,dc=test
+    admin:
+      bind_dn: cn=enact-admin,dc=enact,dc=test
+      password_env: ENACT_LDAP_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: directory
+        role: billing-worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:5:15: error: invalid endpoint `127.0.0.1:53389` for an `ldap` target
+  help: write an `ldap://` or `ldaps://` URL with a host and a port and no path, e.g. `ldap://127.0.0.1:389`
+policy.yaml:12:15: error: invalid endpoint `ldap://127.0.0.1:53390/dc=enact,dc=test` for an `ldap` target
+  help: write an `ldap://` or `ldaps://` URL with a host and a port and no path, e.g. `ldap://127.0.0.1:389`"#,
+    );
+}
+
+#[test]
+fn redis_default_user_rejected() {
+    let source = r#"version: 1
+targets:
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    admin:
+      user: enact-admin
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: cache
+        role: default
+  report-runner:
+    owner: data-team
+    purpose: renders reports
+    state: active
+    accounts:
+      - target: cache
+        role: report runner
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:16:15: error: acl user `default` is reserved by redis
+  help: every connection that does not authenticate signs in as `default`, so choose another name for an account that enact manages
+policy.yaml:23:15: error: invalid acl user name `report runner` for a `redis` target
+  help: redis acl user names match `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`"#,
+    );
+}
+
+#[test]
+fn invalid_ldap_uid_rejected() {
+    let source = r#"version: 1
+targets:
+  directory:
+    kind: ldap
+    endpoint: ldap://127.0.0.1:53389
+    base: ou=services,dc=enact,dc=test
+    admin:
+      bind_dn: cn=enact-admin,dc=enact,dc=test
+      password_env: ENACT_LDAP_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: directory
+        role: Billing-Worker
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:17:15: error: invalid uid `Billing-Worker` for an `ldap` target
+  help: ldap account uids match `^[a-z0-9][a-z0-9._-]{0,63}$`"#,
+    );
+}
+
+#[test]
+fn owned_objects_on_redis_rejected() {
+    let source = r#"version: 1
+targets:
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    admin:
+      user: enact-admin
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+  directory:
+    kind: ldap
+    endpoint: ldap://127.0.0.1:53389
+    base: ou=services,dc=enact,dc=test
+    admin:
+      bind_dn: cn=enact-admin,dc=enact,dc=test
+      password_env: ENACT_LDAP_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: cache
+        role: billing-worker
+        owned_objects: refuse
+      - target: directory
+        role: billing-worker
+        owned_objects:
+          reassign_to: other
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:24:9: error: `owned_objects` does not apply to a `redis` target
+  help: redis acl users own no keys or other objects, so remove `owned_objects`
+policy.yaml:27:9: error: `owned_objects` does not apply to an `ldap` target
+  help: ldap service-account entries own no objects, so remove `owned_objects`"#,
+    );
+}
+
+#[test]
+fn policy_on_redis_rejected() {
+    let source = r#"version: 1
+targets:
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    admin:
+      user: enact-admin
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+  directory:
+    kind: ldap
+    endpoint: ldap://127.0.0.1:53389
+    base: ou=services,dc=enact,dc=test
+    admin:
+      bind_dn: cn=enact-admin,dc=enact,dc=test
+      password_env: ENACT_LDAP_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: cache
+        role: billing-worker
+        entitlements:
+          - policy: billing-read
+          - member_of: billing
+          - {}
+      - target: directory
+        role: billing-worker
+        entitlements:
+          - rule: "+@read"
+          - privilege: SELECT
+            on: table public.invoices
+          - {}
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:25:13: error: `policy` does not apply to a `redis` target
+  help: a `redis` account's entitlements are acl rules, so write `rule: TOKEN` with one token each, e.g. `+@read` or `~billing:*`
+policy.yaml:26:13: error: `member_of` does not apply to a `redis` target
+  help: a `redis` account's entitlements are acl rules, so write `rule: TOKEN` with one token each, e.g. `+@read` or `~billing:*`
+policy.yaml:27:13: error: missing `rule` in `identities.billing-worker.accounts[0].entitlements[2]`
+  help: write `rule: TOKEN`
+policy.yaml:31:13: error: `rule` does not apply to an `ldap` target
+  help: `rule` is for redis acl rules, and an `ldap` account's entitlements are group memberships, so write `member_of: GROUP_DN`
+policy.yaml:32:13: error: `privilege` does not apply to an `ldap` target
+  help: an `ldap` account's entitlements are group memberships, so write `member_of: GROUP_DN`
+policy.yaml:34:13: error: missing `member_of` in `identities.billing-worker.accounts[1].entitlements[2]`
+  help: write `member_of: GROUP_DN`"#,
+    );
+}
+
+#[test]
+fn wrong_credential_kinds_rejected() {
+    let source = r#"version: 1
+targets:
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    admin:
+      user: enact-admin
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+  directory:
+    kind: ldap
+    endpoint: ldap://127.0.0.1:53389
+    base: ou=services,dc=enact,dc=test
+    admin:
+      bind_dn: cn=enact-admin,dc=enact,dc=test
+      token_env: ENACT_LDAP_TOKEN
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: cache
+        role: billing-worker
+        credential:
+          kind: secret_id
+          max_uses: 3
+          deliver_to:
+            file: secrets/billing.redis.pw
+      - target: directory
+        role: billing-worker
+        credential:
+          kind: secret_id
+          deliver_to:
+            file: secrets/billing.ldap.pw
+"#;
+    assert_errors(
+        source,
+        r#"policy.yaml:15:7: error: `token_env` does not apply to an `ldap` target
+  help: an `ldap` admin signs in with `bind_dn` and a password, so write `password_env` instead
+policy.yaml:25:17: error: credential kind `secret_id` does not apply to a `redis` target
+  help: a `redis` account's credential is a password, so write `kind: password`
+policy.yaml:26:11: error: `max_uses` does not apply to a `redis` target
+  help: only openbao secret ids have a use count, so remove `max_uses`
+policy.yaml:32:17: error: credential kind `secret_id` does not apply to an `ldap` target
+  help: an `ldap` account's credential is a password, so write `kind: password`"#,
     );
 }

@@ -380,7 +380,7 @@ impl Cx<'_> {
     fn missing_entitlement(&mut self, loc: Loc, path: &str, kind: Option<&str>) {
         let forms = kind.map_or(&EntitlementForm::ALL[..], kinds::entitlement_forms);
         let names: Vec<&str> = forms.iter().map(|form| form.keys()[0]).collect();
-        let syntaxes: Vec<&str> = forms.iter().map(|form| form.syntax()).collect();
+        let syntaxes: Vec<&str> = forms.iter().map(|form| form.syntax(kind)).collect();
         let help = match syntaxes.split_last() {
             Some((last, rest)) if !rest.is_empty() => {
                 format!("write {}, or {last}", rest.join(", "))

@@ -74,6 +74,11 @@ fn pair_error(pair: &str) -> Option<String> {
     let Some((attribute, value)) = pair.split_once('=') else {
         return Some(format!("`{pair}` is not `attribute=value`"));
     };
+    if attribute.starts_with(' ') || attribute.ends_with(' ') {
+        return Some(format!(
+            "the attribute name of `{pair}` starts or ends with a space"
+        ));
+    }
     if !attribute_ok(attribute) {
         return Some(format!("invalid attribute name `{attribute}`"));
     }
@@ -170,8 +175,15 @@ mod tests {
             ("billing", "`billing` is not `attribute=value`"),
             ("cn=billing,,dc=test", "it has an empty part between commas"),
             ("cn=billing,", "it has an empty part between commas"),
-            ("cn=billing, dc=test", "invalid attribute name ` dc`"),
-            ("cn =billing", "invalid attribute name `cn `"),
+            (
+                "cn=billing, dc=test",
+                "the attribute name of ` dc=test` starts or ends with a space",
+            ),
+            (
+                "cn =billing",
+                "the attribute name of `cn =billing` starts or ends with a space",
+            ),
+            ("c_n=billing", "invalid attribute name `c_n`"),
             (
                 "cn= billing",
                 "the value of `cn= billing` starts or ends with a space",
