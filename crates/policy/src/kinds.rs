@@ -83,13 +83,24 @@ impl EntitlementForm {
         EntitlementForm::Rule,
     ];
 
-    /// Returns the keys of the form. Any one of them marks an entry as this form.
+    /// Returns the keys of the form, its main key first. Any one of them marks an entry as this
+    /// form.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
             EntitlementForm::Membership => &["member_of"],
             EntitlementForm::Privilege => &["privilege", "on"],
             EntitlementForm::Policy => &["policy"],
             EntitlementForm::Rule => &["rule"],
+        }
+    }
+
+    /// Returns the form's main key, which messages name for it.
+    pub fn key(self) -> &'static str {
+        match self {
+            EntitlementForm::Membership => "member_of",
+            EntitlementForm::Privilege => "privilege",
+            EntitlementForm::Policy => "policy",
+            EntitlementForm::Rule => "rule",
         }
     }
 
@@ -187,6 +198,13 @@ mod tests {
             entitlement_forms("mysql"),
             &[EntitlementForm::Membership, EntitlementForm::Privilege]
         );
+    }
+
+    #[test]
+    fn main_key_comes_first() {
+        for form in EntitlementForm::ALL {
+            assert_eq!(form.keys().first(), Some(&form.key()), "{form:?}");
+        }
     }
 
     #[test]

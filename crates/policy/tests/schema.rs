@@ -5,8 +5,8 @@
 use enact_policy::{json_schema, parse_policy, ParseOptions};
 use serde_json::{json, Value};
 
-/// Builds the JSON form of `valid.yaml` with an OpenBao target and vault sinks added, which the
-/// parser accepts.
+/// Builds the JSON form of `valid.yaml` with OpenBao, Redis and LDAP targets, accounts on them
+/// and vault sinks added, which the parser accepts.
 fn valid_document() -> Value {
     json!({
         "version": 1,
@@ -31,6 +31,20 @@ fn valid_document() -> Value {
                 "auth_mount": "machines/approle",
                 "admin": { "token_env": "ENACT_BAO_TOKEN" },
                 "unmanaged": { "ignore": ["legacy-*"] }
+            },
+            "cache": {
+                "kind": "redis",
+                "endpoint": "127.0.0.1:56379",
+                "admin": { "user": "enact-admin", "password_env": "ENACT_REDIS_ADMIN_PASSWORD" }
+            },
+            "directory": {
+                "kind": "ldap",
+                "endpoint": "ldaps://[::1]:53636",
+                "base": "ou=services,dc=enact,dc=test",
+                "admin": {
+                    "bind_dn": "cn=enact-admin,dc=enact,dc=test",
+                    "password_file": "secrets/ldap-admin.pw"
+                }
             }
         },
         "identities": {
@@ -80,6 +94,37 @@ fn valid_document() -> Value {
                             }
                         },
                         "sessions": { "max_lifetime": "8h", "idle_limit": "30m" }
+                    },
+                    {
+                        "target": "cache",
+                        "role": "billing-worker",
+                        "entitlements": [
+                            { "rule": "+@read" },
+                            { "rule": "-flushdb" },
+                            { "rule": "+config|get" },
+                            { "rule": "~billing:*" },
+                            { "rule": "%R~reports:*" },
+                            { "rule": "&billing-events" }
+                        ],
+                        "credential": {
+                            "kind": "password",
+                            "max_age": "30d",
+                            "deliver_to": { "file": "secrets/billing.redis.pw" }
+                        },
+                        "sessions": { "max_lifetime": "8h", "end_on_rotation": true }
+                    },
+                    {
+                        "target": "directory",
+                        "role": "billing-worker",
+                        "entitlements": [
+                            { "member_of": "cn=billing,ou=groups,dc=enact,dc=test" }
+                        ],
+                        "credential": {
+                            "kind": "password",
+                            "deliver_to": {
+                                "vault": { "target": "bao-main", "path": "apps/billing/ldap" }
+                            }
+                        }
                     }
                 ]
             },
@@ -140,7 +185,9 @@ fn edited(pointer: &str, edit: impl FnOnce(&mut Value)) -> Value {
 /// Parses `document`, written as JSON (which is YAML), with the policy parser.
 fn parser_accepts(document: &Value) -> Result<(), String> {
     let options = ParseOptions {
-        known_kinds: vec!["postgres".to_owned(), "openbao".to_owned()],
+        known_kinds: ["postgres", "openbao", "redis", "ldap"]
+            .map(str::to_owned)
+            .to_vec(),
         ..ParseOptions::default()
     };
     let text = serde_json::to_string_pretty(document).map_err(|error| error.to_string())?;
@@ -327,4 +374,106 @@ fn openbao_accounts_fail_schema() {
         }),
     ];
     assert_rejected(&cases);
+}
+
+/// The entitlements of the account on `cache` in the valid document.
+const REDIS_RULES: &str = "/identities/billing-worker/accounts/3/entitlements";
+
+#[test]
+fn redis_and_ldap_targets_fail_schema() {
+    let cases = [
+        edited("/targets/cache", |target| {
+            target["base"] = json!("ou=services,dc=enact,dc=test")
+        }),
+        edited("/targets/cache", |target| target["database"] = json!("0")),
+        edited("/targets/cache/admin", |admin| {
+            *admin = json!({
+                "bind_dn": "cn=enact-admin,dc=enact,dc=test",
+                "password_env": "ENACT_REDIS_ADMIN_PASSWORD"
+            })
+        }),
+        edited("/targets/cache/endpoint", |endpoint| {
+            *endpoint = json!("redis://127.0.0.1:56379")
+        }),
+        edited("/targets/directory", |target| {
+            target.as_object_mut().map(|map| map.remove("base"));
+        }),
+        edited("/targets/directory/base", |base| *base = json!("services")),
+        edited("/targets/directory", |target| {
+            target["database"] = json!("services")
+        }),
+        edited("/targets/directory", |target| {
+            target["auth_mount"] = json!("approle")
+        }),
+        edited("/targets/directory/admin", |admin| {
+            admin["user"] = json!("enact-admin")
+        }),
+        edited(
+            "/targets/directory/admin",
+            |admin| {
+                *admin =
+                    json!({ "user": "enact-admin", "password_env": "ENACT_LDAP_ADMIN_PASSWORD" })
+            },
+        ),
+        edited("/targets/directory/admin", |admin| {
+            *admin = json!({
+                "bind_dn": "cn=enact-admin,dc=enact,dc=test",
+                "token_env": "ENACT_LDAP_TOKEN"
+            })
+        }),
+        edited("/targets/directory/admin/bind_dn", |dn| {
+            *dn = json!("enact-admin")
+        }),
+        edited("/targets/directory/endpoint", |endpoint| {
+            *endpoint = json!("127.0.0.1:53389")
+        }),
+        edited("/targets/directory/endpoint", |endpoint| {
+            *endpoint = json!("ldap://127.0.0.1:53389/dc=enact,dc=test")
+        }),
+        edited("/targets/pg-main", |target| {
+            target["base"] = json!("ou=services,dc=enact,dc=test")
+        }),
+        edited("/targets/bao-main", |target| {
+            target["base"] = json!("ou=services,dc=enact,dc=test")
+        }),
+    ];
+    assert_rejected(&cases);
+}
+
+#[test]
+fn broad_and_state_rules_fail_schema() {
+    let cases: Vec<Value> = [
+        "+@all",
+        "+@ALL",
+        "allcommands",
+        "allkeys",
+        "~*",
+        "%RW~*",
+        "allchannels",
+        "&*",
+        "nopass",
+        ">s3cr3t",
+        "<s3cr3t",
+        "#5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+        "on",
+        "off",
+        "reset",
+        "resetkeys",
+        "+get ~billing:*",
+        "get",
+        "%X~billing:*",
+    ]
+    .into_iter()
+    .map(|rule| {
+        edited(&format!("{REDIS_RULES}/0"), |entitlement| {
+            *entitlement = json!({ "rule": rule })
+        })
+    })
+    .collect();
+    assert_rejected(&cases);
+
+    let mixed = edited(&format!("{REDIS_RULES}/0"), |entitlement| {
+        entitlement["policy"] = json!("billing-read")
+    });
+    assert_rejected(&[mixed]);
 }

@@ -379,7 +379,7 @@ impl Cx<'_> {
     /// Reports an entitlement that names no form, with the forms the target's kind takes.
     fn missing_entitlement(&mut self, loc: Loc, path: &str, kind: Option<&str>) {
         let forms = kind.map_or(&EntitlementForm::ALL[..], kinds::entitlement_forms);
-        let names: Vec<&str> = forms.iter().map(|form| form.keys()[0]).collect();
+        let names: Vec<&str> = forms.iter().map(|form| form.key()).collect();
         let syntaxes: Vec<&str> = forms.iter().map(|form| form.syntax(kind)).collect();
         let help = match syntaxes.split_last() {
             Some((last, rest)) if !rest.is_empty() => {
