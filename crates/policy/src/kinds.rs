@@ -1,5 +1,5 @@
-//! The target kinds whose rules the parser knows, and what the targets and accounts of each kind
-//! take: the admin's sign-in, the key that sets [`enact_model::Target::database`], the forms of
+//! The target kinds that the parser has rules for, and what the targets and accounts of each
+//! kind take: the admin's sign-in, the key that sets [`enact_model::Target::database`], the forms of
 //! entitlement, the credential kind, and whether sessions and owned objects apply.
 //!
 //! A kind that the caller lists in `known_kinds` but that is not named here gets the rules of
@@ -26,7 +26,7 @@ pub(crate) fn article(kind: &str) -> &'static str {
     }
 }
 
-/// How the admin of a target signs in.
+/// The way a target's admin signs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AdminForm {
     /// `user` and a password, read from `password_env` or `password_file`.
@@ -61,7 +61,7 @@ pub(crate) fn place_key(kind: &str) -> Option<&'static str> {
     }
 }
 
-/// A form of entitlement, told apart by its keys.
+/// A form of entitlement, identified by its keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EntitlementForm {
     /// `member_of: GROUP`.

@@ -67,10 +67,9 @@ struct Limits {
 struct Target {
     /// The connector kind, such as `postgres`, `openbao`, `redis` or `ldap`.
     kind: String,
-    /// The address the target listens on: `host:port` for `postgres` and `redis` (IPv6 hosts in
-    /// brackets), an `http://` or `https://` URL with a host and a port and no path for
-    /// `openbao`, and an `ldap://` or `ldaps://` URL with a host and a port and no path for
-    /// `ldap`.
+    /// The address the target listens on. For `postgres` and `redis` it is `host:port`, with
+    /// IPv6 hosts in brackets. For `openbao` it is an `http://` or `https://` URL, and for `ldap`
+    /// an `ldap://` or `ldaps://` URL, each with a host and a port and no path.
     #[schemars(regex(pattern = r"^.+:[0-9]+$"))]
     endpoint: String,
     /// The database the connector works in, where the kind has one. Not valid for `openbao`,
@@ -94,7 +93,7 @@ struct Target {
     unmanaged: Option<Unmanaged>,
 }
 
-/// How enact signs in. A `postgres` or `redis` target sets `user` and exactly one of
+/// The admin account that enact signs in as. A `postgres` or `redis` target sets `user` and exactly one of
 /// `password_env` and `password_file`, and an `ldap` target sets `bind_dn` in place of `user`.
 /// An `openbao` target sets exactly one of `token_env` and `token_file`. A password or token is
 /// never written in the policy.
@@ -178,11 +177,11 @@ enum State {
 struct Account {
     /// The id of a declared target.
     target: String,
-    /// The account's name on the target: for `postgres`, a role name matching
-    /// `^[a-z_][a-z0-9_]{0,62}$`; for `openbao`, an AppRole role name matching
-    /// `^[a-z0-9][a-z0-9_.-]{0,127}$` that ends with a letter, digit or `_`; for `redis`, an ACL
-    /// user name matching `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$` other than `default`; and for
-    /// `ldap`, a uid matching `^[a-z0-9][a-z0-9._-]{0,63}$`.
+    /// The account's name on the target. For `postgres` it is a role name matching
+    /// `^[a-z_][a-z0-9_]{0,62}$`. For `openbao` it is an AppRole role name matching
+    /// `^[a-z0-9][a-z0-9_.-]{0,127}$` that ends with a letter, digit or `_`. For `redis` it is an
+    /// ACL user name matching `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$` other than `default`. For
+    /// `ldap` it is a uid matching `^[a-z0-9][a-z0-9._-]{0,63}$`.
     role: String,
     /// The exact set of entitlements; anything else found on the target is revoked.
     entitlements: Option<Vec<Entitlement>>,

@@ -308,7 +308,7 @@ impl Cx<'_> {
 
     fn entitlement(&mut self, node: &Node, path: &str, kind: Option<&str>) -> Option<Entitlement> {
         let fields = self.fields(node, node.loc, path, keys::ENTITLEMENT)?;
-        // A rule that sets a password holds a credential, so the value is masked wherever the
+        // A rule that sets a password contains a credential, so the value is masked wherever the
         // source is shown, whichever target the account is on.
         if let Some(value) = fields.get("rule") {
             if value.scalar_text().is_some_and(values::is_credential_rule) {

@@ -26,8 +26,8 @@ pub(crate) fn uid(text: &str) -> Result<(), Problem> {
 /// and escapes `,`, `+`, `"`, `\`, `;`, `<` and `>` with `\` (or writes any byte as `\` and two
 /// hex digits). `noun` names the DN in messages, and `example` is a valid one.
 ///
-/// NOTE: a value in the hex form (`#` followed by BER) is accepted unchecked, and nothing here
-/// knows which attributes the directory's schema defines.
+/// NOTE: a value in the hex form (`#` followed by BER) is accepted unchecked, and attribute names
+/// are not checked against the directory's schema.
 pub(crate) fn dn(text: &str, noun: &str, example: &str) -> Result<(), Problem> {
     dn_error(text).map_or(Ok(()), |reason| {
         Err(Problem::new(

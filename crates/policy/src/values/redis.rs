@@ -46,9 +46,9 @@ pub(crate) fn is_credential_rule(text: &str) -> bool {
     text.trim_start().starts_with(['>', '<', '#', '!'])
 }
 
-/// Checks one ACL rule token and returns it as it is stored: command and category rules in lower
-/// case, because Redis matches command and category names without regard to case, and key and
-/// channel patterns as written, because Redis matches them with case.
+/// Checks one ACL rule token and returns it as it is stored. Command and category rules are
+/// stored in lower case, because Redis matches those names without regard to case. Key and
+/// channel patterns are stored as written, because Redis matches them with case.
 ///
 /// Accepted: `+name`, `-name`, `+name|subcommand`, `-name|subcommand`, `+@category`,
 /// `-@category`, `~pattern`, `%R~pattern`, `%W~pattern`, `%RW~pattern` and `&pattern`. The
@@ -256,11 +256,11 @@ mod tests {
         for text in [">s3cr3t", "<s3cr3t", "#s3cr3t", "!s3cr3t", " >s3cr3t"] {
             assert!(is_credential_rule(text), "`{text}`");
             let problem = acl_rule(text).err();
-            let shown = problem
+            let output = problem
                 .map(|problem| format!("{} {}", problem.message, problem.help.unwrap_or_default()))
                 .unwrap_or_default();
-            assert!(shown.contains("***"), "{shown}");
-            assert!(!shown.contains("s3cr3t"), "{shown}");
+            assert!(output.contains("***"), "{output}");
+            assert!(!output.contains("s3cr3t"), "{output}");
         }
         assert!(!is_credential_rule("+get"));
     }
