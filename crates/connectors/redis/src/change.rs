@@ -83,7 +83,12 @@ impl RedisConnector {
     }
 
     /// Runs `ACL SETUSER account args...`.
-    async fn set_user(&self, account: &str, args: &[String], doing: &str) -> Result<(), ConnectorError> {
+    async fn set_user(
+        &self,
+        account: &str,
+        args: &[String],
+        doing: &str,
+    ) -> Result<(), ConnectorError> {
         let mut command = redis::cmd("ACL");
         command.arg("SETUSER").arg(account);
         for arg in args {
@@ -167,8 +172,12 @@ impl RedisConnector {
     ) -> Result<(), ConnectorError> {
         self.check_managed(account)?;
         self.require_user(account).await?;
-        self.set_user(account, &[login_flag(enabled).to_string()], "changing the login flag")
-            .await?;
+        self.set_user(
+            account,
+            &[login_flag(enabled).to_string()],
+            "changing the login flag",
+        )
+        .await?;
         if !enabled {
             // `off` refuses new AUTH only; connections already authenticated keep working.
             let mut command = redis::cmd("CLIENT");
@@ -198,8 +207,13 @@ impl RedisConnector {
             .await?;
         let mut expected = before.rules.entitlements();
         expected.insert(entitlement.clone());
-        self.expect_rules(account, &before.rules, &expected, &format!("adding `{rule}`"))
-            .await?;
+        self.expect_rules(
+            account,
+            &before.rules,
+            &expected,
+            &format!("adding `{rule}`"),
+        )
+        .await?;
         tracing::debug!(target = %self.target, account, rule, "granted");
         Ok(())
     }
@@ -219,8 +233,12 @@ impl RedisConnector {
             return Ok(());
         }
         let remaining = before.rules.without(rule);
-        self.set_user(account, &remaining.replacement_args(), &format!("revoking `{rule}`"))
-            .await?;
+        self.set_user(
+            account,
+            &remaining.replacement_args(),
+            &format!("revoking `{rule}`"),
+        )
+        .await?;
         self.expect_rules(
             account,
             &before.rules,

@@ -212,7 +212,10 @@ mod tests {
     #[test]
     fn endpoint_parses_host_and_port() {
         let endpoint = Endpoint::parse("127.0.0.1:56379").unwrap();
-        assert_eq!((endpoint.host.as_str(), endpoint.port), ("127.0.0.1", 56379));
+        assert_eq!(
+            (endpoint.host.as_str(), endpoint.port),
+            ("127.0.0.1", 56379)
+        );
         let v6 = Endpoint::parse("[::1]:6379").unwrap();
         assert_eq!(v6.host, "::1");
         assert_eq!(v6.display(), "[::1]:6379");
@@ -220,7 +223,13 @@ mod tests {
 
     #[test]
     fn endpoint_rejects_bad_forms() {
-        for bad in ["127.0.0.1", ":6379", "127.0.0.1:x", "127.0.0.1:0", "::1:6379"] {
+        for bad in [
+            "127.0.0.1",
+            ":6379",
+            "127.0.0.1:x",
+            "127.0.0.1:0",
+            "::1:6379",
+        ] {
             let error = Endpoint::parse(bad).err();
             assert_eq!(error.map(|e| e.kind), Some(ErrorKind::Invalid), "{bad}");
         }

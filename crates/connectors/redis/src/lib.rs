@@ -183,7 +183,10 @@ impl RedisConnector {
 /// character, which Redis rejects and which would break the parsing of `ACL LIST`.
 pub(crate) fn check_user_name(name: &str) -> Result<(), ConnectorError> {
     if name.is_empty() {
-        return Err(ConnectorError::new(ErrorKind::Invalid, "user name is empty"));
+        return Err(ConnectorError::new(
+            ErrorKind::Invalid,
+            "user name is empty",
+        ));
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ConnectorError::new(
@@ -224,7 +227,10 @@ impl Connector for RedisConnector {
         let snapshot = read::read_all(&mut connection).await?;
         let mut clients: HashMap<&str, Vec<&sessions::ClientEntry>> = HashMap::new();
         for client in &snapshot.clients {
-            clients.entry(client.user.as_str()).or_default().push(client);
+            clients
+                .entry(client.user.as_str())
+                .or_default()
+                .push(client);
         }
         let mut accounts = BTreeMap::new();
         for user in snapshot.users {
@@ -263,7 +269,10 @@ impl Connector for RedisConnector {
         check_user_name(account)?;
         let mut connection = self.fresh_admin().await?;
         let (now, clients) = read::read_clients(&mut connection, account).await?;
-        Ok(clients.iter().map(|client| client.to_session(now)).collect())
+        Ok(clients
+            .iter()
+            .map(|client| client.to_session(now))
+            .collect())
     }
 
     async fn sessions_before_change(
@@ -274,7 +283,10 @@ impl Connector for RedisConnector {
         // serves and no new login is needed.
         check_user_name(account)?;
         let (now, clients) = self.admin_clients(account).await?;
-        Ok(clients.iter().map(|client| client.to_session(now)).collect())
+        Ok(clients
+            .iter()
+            .map(|client| client.to_session(now))
+            .collect())
     }
 
     async fn create_account(

@@ -31,18 +31,22 @@ pub(crate) async fn read_all(
     connection: &mut MultiplexedConnection,
 ) -> Result<Snapshot, ConnectorError> {
     // TIME runs first, so a client's age is never counted from a later instant than it.
-    let (time, users, clients, set_times): (Vec<String>, Vec<String>, String, HashMap<String, String>) =
-        redis::pipe()
-            .cmd("TIME")
-            .cmd("ACL")
-            .arg("LIST")
-            .cmd("CLIENT")
-            .arg("LIST")
-            .cmd("HGETALL")
-            .arg(CREDENTIAL_SET_AT_KEY)
-            .query_async(connection)
-            .await
-            .map_err(|e| redis_error("reading users and clients", e))?;
+    let (time, users, clients, set_times): (
+        Vec<String>,
+        Vec<String>,
+        String,
+        HashMap<String, String>,
+    ) = redis::pipe()
+        .cmd("TIME")
+        .cmd("ACL")
+        .arg("LIST")
+        .cmd("CLIENT")
+        .arg("LIST")
+        .cmd("HGETALL")
+        .arg(CREDENTIAL_SET_AT_KEY)
+        .query_async(connection)
+        .await
+        .map_err(|e| redis_error("reading users and clients", e))?;
     Ok(Snapshot {
         observed_at: parse_time(&time)?,
         users: users
@@ -67,20 +71,19 @@ pub(crate) async fn read_one(
     connection: &mut MultiplexedConnection,
     name: &str,
 ) -> Result<OneUser, ConnectorError> {
-    let (time, user, clients, set_at): (Vec<String>, Value, String, Option<String>) =
-        redis::pipe()
-            .cmd("TIME")
-            .cmd("ACL")
-            .arg("GETUSER")
-            .arg(name)
-            .cmd("CLIENT")
-            .arg("LIST")
-            .cmd("HGET")
-            .arg(CREDENTIAL_SET_AT_KEY)
-            .arg(name)
-            .query_async(connection)
-            .await
-            .map_err(|e| redis_error(&format!("reading user `{name}`"), e))?;
+    let (time, user, clients, set_at): (Vec<String>, Value, String, Option<String>) = redis::pipe()
+        .cmd("TIME")
+        .cmd("ACL")
+        .arg("GETUSER")
+        .arg(name)
+        .cmd("CLIENT")
+        .arg("LIST")
+        .cmd("HGET")
+        .arg(CREDENTIAL_SET_AT_KEY)
+        .arg(name)
+        .query_async(connection)
+        .await
+        .map_err(|e| redis_error(&format!("reading user `{name}`"), e))?;
     Ok(OneUser {
         observed_at: parse_time(&time)?,
         user: parse_getuser(name, &user)?,
@@ -137,7 +140,9 @@ pub(crate) fn to_account(
     ObservedAccount {
         entitlements: user.rules.entitlements(),
         login_enabled: user.enabled,
-        credential_set_at: set_at.and_then(|value| value.parse::<i64>().ok()).map(Timestamp),
+        credential_set_at: set_at
+            .and_then(|value| value.parse::<i64>().ok())
+            .map(Timestamp),
         sessions: clients
             .iter()
             .map(|client| client.to_session(observed_at))

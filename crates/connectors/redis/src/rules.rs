@@ -185,12 +185,13 @@ impl GetUserReply {
         let mut parts = vec!["user".to_string(), name.to_string()];
         parts.extend(self.flags.iter().cloned());
         parts.extend(self.passwords.iter().map(|hash| format!("#{hash}")));
-        parts.push(describe_selector(&self.keys, &self.channels, &self.commands));
+        parts.push(describe_selector(
+            &self.keys,
+            &self.channels,
+            &self.commands,
+        ));
         for (commands, keys, channels) in &self.selectors {
-            parts.push(format!(
-                "({})",
-                describe_selector(keys, channels, commands)
-            ));
+            parts.push(format!("({})", describe_selector(keys, channels, commands)));
         }
         parts.join(" ")
     }
@@ -239,19 +240,23 @@ pub(crate) fn check_rule(rule: &str) -> Result<(), ConnectorError> {
         "allkeys" => return Err(spelled("~*")),
         "allchannels" => return Err(spelled("&*")),
         "allcommands" => return Err(spelled("+@all")),
-        "-@all" | "nocommands" => {
-            return Err(invalid(
-                "it is the base every user starts from; revoke the rules that allow commands instead"
-                    .to_string(),
-            ))
-        }
-        "on" | "off" | "nopass" | "resetpass" | "reset" | "resetkeys" | "resetchannels"
-        | "clearselectors" | "sanitize-payload" | "skip-sanitize-payload" => {
-            return Err(invalid(
-                "it is a flag or a reset, not a right; login and credentials have their own actions"
-                    .to_string(),
-            ))
-        }
+        "-@all" | "nocommands" => return Err(invalid(
+            "it is the base every user starts from; revoke the rules that allow commands instead"
+                .to_string(),
+        )),
+        "on"
+        | "off"
+        | "nopass"
+        | "resetpass"
+        | "reset"
+        | "resetkeys"
+        | "resetchannels"
+        | "clearselectors"
+        | "sanitize-payload"
+        | "skip-sanitize-payload" => return Err(invalid(
+            "it is a flag or a reset, not a right; login and credentials have their own actions"
+                .to_string(),
+        )),
         _ => {}
     }
     let first = rule.chars().next().unwrap_or(' ');

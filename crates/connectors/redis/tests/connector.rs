@@ -46,7 +46,9 @@ async fn observe_lists_users_and_skips_builtins() {
     let connector = env.connector();
     let user = unique("observe");
     let _: String = env
-        .run(&["ACL", "SETUSER", &user, "on", "~cache:*", "&events", "+@read", "-get"])
+        .run(&[
+            "ACL", "SETUSER", &user, "on", "~cache:*", "&events", "+@read", "-get",
+        ])
         .await;
 
     let observed = connector.observe(&[]).await.unwrap();
@@ -180,11 +182,20 @@ async fn set_credential_replaces_password() {
     let created = connector.read_account(&user).await.unwrap().unwrap();
     assert_eq!(created.credential_set_at, Some(created_at));
     assert_eq!(created.extra_credentials, 0);
-    assert_eq!(connector.probe_login(&user, &old).await, LoginProbe::Accepted);
+    assert_eq!(
+        connector.probe_login(&user, &old).await,
+        LoginProbe::Accepted
+    );
 
     let rotated_at = Timestamp(1_700_000_100_000_000);
-    connector.set_credential(&user, &new, rotated_at).await.unwrap();
-    assert_eq!(connector.probe_login(&user, &new).await, LoginProbe::Accepted);
+    connector
+        .set_credential(&user, &new, rotated_at)
+        .await
+        .unwrap();
+    assert_eq!(
+        connector.probe_login(&user, &new).await,
+        LoginProbe::Accepted
+    );
     assert_eq!(
         connector.probe_login(&user, &old).await,
         LoginProbe::Rejected(Rejection::InvalidCredential)
@@ -205,8 +216,14 @@ async fn set_credential_replaces_password() {
     );
 
     let newest = secret(&random_password());
-    connector.set_credential(&user, &newest, now()).await.unwrap();
-    connector.set_credential(&user, &newest, now()).await.unwrap();
+    connector
+        .set_credential(&user, &newest, now())
+        .await
+        .unwrap();
+    connector
+        .set_credential(&user, &newest, now())
+        .await
+        .unwrap();
     let cleaned = connector.read_account(&user).await.unwrap().unwrap();
     assert_eq!(cleaned.extra_credentials, 0);
     assert_eq!(
@@ -230,13 +247,14 @@ async fn nopass_counts_as_extra_credential() {
     assert_eq!(read.extra_credentials, 1);
 
     let password = secret(&random_password());
-    connector.set_credential(&user, &password, now()).await.unwrap();
+    connector
+        .set_credential(&user, &password, now())
+        .await
+        .unwrap();
     let read = connector.read_account(&user).await.unwrap().unwrap();
     assert_eq!(read.extra_credentials, 0);
     assert_eq!(
-        connector
-            .probe_login(&user, &secret("anything"))
-            .await,
+        connector.probe_login(&user, &secret("anything")).await,
         LoginProbe::Rejected(Rejection::InvalidCredential)
     );
     delete(&connector, &user).await;
@@ -272,7 +290,14 @@ async fn disabling_login_ends_open_connections() {
 
     connector.set_login(&user, true).await.unwrap();
     connector.set_login(&user, true).await.unwrap();
-    assert!(connector.read_account(&user).await.unwrap().unwrap().login_enabled);
+    assert!(
+        connector
+            .read_account(&user)
+            .await
+            .unwrap()
+            .unwrap()
+            .login_enabled
+    );
     assert_eq!(
         connector.probe_login(&user, &secret(&password)).await,
         LoginProbe::Accepted
@@ -314,7 +339,10 @@ async fn end_sessions_by_idle_and_age() {
     assert_eq!(idle_ids.len(), 1, "{sessions:?}");
     for session in &sessions {
         assert!(session.started_at <= now());
-        assert!(session.client_addr.as_deref().is_some_and(|a| a.starts_with("127.0.0.1:")));
+        assert!(session
+            .client_addr
+            .as_deref()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")));
     }
 
     let idle_selector = SessionSelector::IdleLongerThan {
@@ -371,7 +399,12 @@ async fn delete_removes_user_and_record() {
         LoginProbe::Rejected(Rejection::UnknownAccount)
     );
     delete(&connector, &user).await;
-    assert!(!connector.observe(&[user.clone()]).await.unwrap().accounts.contains_key(&user));
+    assert!(!connector
+        .observe(std::slice::from_ref(&user))
+        .await
+        .unwrap()
+        .accounts
+        .contains_key(&user));
 }
 
 #[tokio::test]
@@ -411,7 +444,10 @@ async fn create_is_idempotent_and_never_nopass() {
     let read = connector.read_account(&user).await.unwrap().unwrap();
     assert!(read.login_enabled);
     assert_eq!(read.credential_set_at, Some(at));
-    assert_eq!(connector.probe_login(&user, &password).await, LoginProbe::Accepted);
+    assert_eq!(
+        connector.probe_login(&user, &password).await,
+        LoginProbe::Accepted
+    );
 
     let mut settings = BTreeMap::new();
     settings.insert("ttl".to_string(), "1".to_string());
@@ -457,10 +493,7 @@ async fn closed_port_is_unavailable() {
     let error = connector.observe(&[]).await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Unavailable, "{}", error.message);
     assert!(error.is_transient());
-    let error = connector
-        .set_login("anyone", false)
-        .await
-        .unwrap_err();
+    let error = connector.set_login("anyone", false).await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Unavailable, "{}", error.message);
 }
 
