@@ -80,12 +80,12 @@ impl LdapEnv {
         env
     }
 
-    /// The connector's target for this server.
+    /// Returns the connector's target for this server.
     pub fn target(&self) -> Target {
         self.target_at(&self.url)
     }
 
-    /// A target with this server's base and admin at another `endpoint`.
+    /// Returns a target with this server's base and admin at another `endpoint`.
     pub fn target_at(&self, endpoint: &str) -> Target {
         Target {
             id: TargetId::new("ldap"),
@@ -99,23 +99,23 @@ impl LdapEnv {
         }
     }
 
-    /// A connector bound as enact's admin entry.
+    /// Builds a connector that binds as enact's admin entry.
     pub fn connector(&self) -> LdapConnector {
         LdapConnector::new(&self.target(), secret(&self.admin_password), key())
             .expect("the target is valid")
     }
 
-    /// The DN of `account` below the base.
+    /// Returns the DN of `account` below the base.
     pub fn account_dn(&self, account: &str) -> String {
         format!("uid={account},{}", self.base)
     }
 
-    /// The DN of the group `name` below the groups base.
+    /// Returns the DN of the group `name` below the groups base.
     pub fn group_dn(&self, name: &str) -> String {
         format!("cn={name},{}", self.groups)
     }
 
-    /// A connection bound as `dn` with `password`.
+    /// Opens a connection bound as `dn` with `password`.
     pub async fn bind_as(&self, dn: &str, password: &str) -> Ldap {
         let (connection, mut ldap) = LdapConnAsync::new(&self.url).await.unwrap();
         ldap3::drive!(connection);
@@ -126,7 +126,7 @@ impl LdapEnv {
         ldap
     }
 
-    /// A connection bound as the rootdn.
+    /// Opens a connection bound as the rootdn.
     pub async fn root(&self) -> Ldap {
         self.bind_as(&self.root_dn, &self.root_password).await
     }
@@ -203,7 +203,7 @@ impl LdapEnv {
         })
     }
 
-    /// The `member` values of group `dn`, read as the rootdn.
+    /// Reads the `member` values of group `dn` as the rootdn.
     pub async fn members(&self, dn: &str) -> Vec<String> {
         let mut root = self.root().await;
         let entry = Self::read_entry(&mut root, dn, &["member"])
@@ -212,14 +212,14 @@ impl LdapEnv {
         entry.get("member").cloned().unwrap_or_default()
     }
 
-    /// The text the server log gained since `offset`, and its new length.
+    /// Returns the text the server log gained since `offset`.
     pub fn log_since(&self, offset: u64) -> String {
         let bytes = std::fs::read(&self.log).expect("the server log is readable");
         let start = usize::try_from(offset).unwrap().min(bytes.len());
         String::from_utf8_lossy(&bytes[start..]).into_owned()
     }
 
-    /// The server log's current length.
+    /// Returns the server log's current length.
     pub fn log_length(&self) -> u64 {
         std::fs::metadata(&self.log)
             .expect("the server log exists")
@@ -234,7 +234,7 @@ fn unquote(value: &str) -> String {
     }
 }
 
-/// The fingerprint key of the tests.
+/// Returns the fingerprint key of the tests.
 pub fn key() -> FingerprintKey {
     FingerprintKey::from_bytes([11; 32])
 }
@@ -244,22 +244,22 @@ pub fn secret(value: &str) -> Secret {
     Secret::new(value.to_string(), &key())
 }
 
-/// A name unique to this run, so tests can run in parallel and again.
+/// Returns a name unique to this run, so tests can run in parallel and again.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
-/// A random password that no other test uses.
+/// Returns a random password that no other test uses.
 pub fn random_password() -> String {
     format!("canary-{:032x}", rand::random::<u128>())
 }
 
-/// The current wall-clock time.
+/// Returns the current wall-clock time.
 pub fn now() -> Timestamp {
     SystemClock.now()
 }
 
-/// A port on 127.0.0.1 where nothing listens: bound and released at once.
+/// Returns a port on 127.0.0.1 where nothing listens, found by binding it and releasing it.
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
