@@ -40,7 +40,9 @@
 //!   from locking accounts.
 //! - `ppolicy_use_lockout`, so a bind to a locked account carries the accountLocked error in
 //!   the password policy response control. Without it a probe of a locked account reports an
-//!   invalid credential, because both binds get result 49.
+//!   invalid credential, because both binds get result 49. The slapo-ppolicy manual notes
+//!   that the lock error tells an attacker which accounts are locked, so a site may choose
+//!   to leave it off and lose this proof.
 //! - A size limit for the admin that covers every account and group, because a search cut
 //!   short by the limit fails the observation.
 //!

@@ -260,6 +260,7 @@ async fn rotation_replaces_and_hashes_password() {
     let env = LdapEnv::load();
     let connector = env.connector();
     let account = unique("rotate");
+    let log_offset = env.log_length();
     let old = create_with_password(&connector, &account).await;
     let before = connector.read_account(&account).await.unwrap().unwrap();
     let old_set_at = before
@@ -302,6 +303,15 @@ async fn rotation_replaces_and_hashes_password() {
         stored[0].get(..6).unwrap_or_default()
     );
     assert!(!stored[0].contains(&new), "the cleartext is not stored");
+
+    // The server's stats log names the operations, never the passwords they carried.
+    let log = env.log_since(log_offset);
+    assert!(
+        log.contains("PASSMOD"),
+        "the log records the password changes"
+    );
+    assert!(!log.contains(&old), "the old password is in the server log");
+    assert!(!log.contains(&new), "the new password is in the server log");
 
     delete(&connector, &account).await;
 }
