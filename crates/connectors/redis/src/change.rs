@@ -23,8 +23,8 @@ impl RedisConnector {
         Ok(connection)
     }
 
-    /// Forgets the shared connection after `error`, when the error says it broke, so the next
-    /// operation opens a new one.
+    /// Forgets the shared connection after a transient `error`, which means it broke, so the
+    /// next operation opens a new one.
     async fn drop_if_broken(&self, error: &ConnectorError) {
         if error.is_transient() {
             tracing::debug!(target = %self.target, %error, "admin connection dropped");
@@ -99,7 +99,7 @@ impl RedisConnector {
             .await
         {
             Ok(_) => Ok(()),
-            // Redis answers ERR to a rule it cannot apply, such as an unknown command or a
+            // Redis returns ERR for a rule it cannot apply, such as an unknown command or a
             // pattern added after `~*`; nothing changed, and retrying cannot help.
             Err(mut error) if error.kind == ErrorKind::Other => {
                 error.kind = ErrorKind::Invalid;

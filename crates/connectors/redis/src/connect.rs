@@ -97,7 +97,7 @@ impl Endpoint {
     }
 }
 
-/// How the server answered `AUTH`.
+/// The server's reply to `AUTH`.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum AuthReply {
     Ok,

@@ -11,7 +11,7 @@
 //! rebuilds a user's command rules from its permission bitmap on every read, so a rule that
 //! another rule covers, or a spelling Redis rewrites, never reads back. `grant` and `revoke`
 //! therefore read the user back after each change and undo it unless the user's rules are
-//! exactly the old set plus or minus that one token; the error then says what Redis would
+//! exactly the old set plus or minus that one token. The error then shows what Redis would
 //! have stored. A policy must declare the rules as `ACL LIST` prints them for the intended
 //! user. `revoke` rewrites all of the user's rules without the revoked one in one
 //! `ACL SETUSER`, rather than adding the opposite rule, so what is left reads back unchanged.
@@ -67,8 +67,11 @@
 //! Change operations share one admin connection, opened on first use and opened again after
 //! a connection error. `observe`, `read_account`, `list_sessions` and `probe_login` open a new
 //! connection for each call. `observe` reads every user in one pipelined round trip (see
-//! [`read`]), so its cost grows with the number of users only in bytes transferred. Only
-//! plain TCP without TLS is supported.
+//! [`read`]). Only plain TCP without TLS is supported.
+//!
+//! NOTE: the server bounds a cold `observe`. On a 2-core test machine, Redis 7.0.15 took 5 to
+//! 13 s for the first `ACL LIST` after 100,000 users were created, and 0.1 to 0.3 s for each
+//! later one; the connector's own parsing of 100,000 users took about 0.2 s (release build).
 
 mod change;
 mod connect;

@@ -1,9 +1,9 @@
 //! ACL users as Redis 7.0 describes them, and the rule tokens that are their entitlements.
 //!
 //! Redis keeps no list of the rules written to a user. `ACL LIST` and `ACL GETUSER` describe
-//! the user's permission bitmaps again on every call: command rules are rebuilt from the
-//! bitmap (so `+get +@read` reads back as `+@read`, and `-@dangerous` on top of `+@all` as a
-//! dozen other rules), command names are lower-cased, `%RW~k` reads back as `~k`, `allkeys`
+//! the user's permission bitmaps again on every call, so command rules are rebuilt from the
+//! bitmap: `+get +@read` reads back as `+@read`, and `-@dangerous` on top of `+@all` as a
+//! dozen other rules. Command names are lower-cased, `%RW~k` reads back as `~k`, `allkeys`
 //! as `~*`, `allchannels` as `&*`, and `allcommands` as `+@all`. The connector therefore takes
 //! Redis's own description as the truth: an entitlement is one token of it, in the spelling
 //! Redis prints, except the `-@all` that starts every description without `+@all` and the

@@ -45,9 +45,9 @@ impl ClientEntry {
     /// Redis counts `age` and `idle` in whole seconds of a clock that itself has whole
     /// seconds, so a connection accepted at any instant of second `S - age` reports `age`.
     /// `started_at` is the start of that second, the earliest instant the connection can have
-    /// been opened: a session opened before a rotation is never taken for one opened after
-    /// it, at the cost of taking a session opened in the same second after it for an older
-    /// one. `idle_since` is computed the same way and is `None` while `idle` is 0.
+    /// been opened. So a session opened before a rotation is never taken for one opened after
+    /// it. The cost is that a session opened after a rotation, in the same second, counts as
+    /// opened before it. `idle_since` is computed the same way and is `None` while `idle` is 0.
     pub(crate) fn to_session(&self, server_now: Timestamp) -> ObservedSession {
         let second = server_now.0.div_euclid(1_000_000);
         let at = |seconds_ago: i64| Timestamp(second.saturating_sub(seconds_ago) * 1_000_000);

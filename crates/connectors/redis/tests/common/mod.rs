@@ -101,9 +101,12 @@ impl RedisEnv {
             "redis://default:{}@{}:{}/",
             self.default_password, self.host, self.port
         );
+        // Seeding thousands of users in one pipeline takes longer than the default timeout.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(std::time::Duration::from_secs(120)));
         redis::Client::open(url)
             .unwrap()
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .expect("the default user can connect")
     }
@@ -146,7 +149,7 @@ pub struct RawSession {
 }
 
 impl RawSession {
-    /// Whether the server still answers on this connection. Any reply counts, NOPERM included,
+    /// Whether the server still replies on this connection. Any reply counts, NOPERM included,
     /// because test users need no right to prove their connection is open.
     pub async fn is_open(&mut self) -> bool {
         if self
