@@ -81,28 +81,30 @@ token_count() {
     bao_request LIST auth/token/accessors | jq '.data.keys | length'
 }
 
-# Recreates every role with the policy's settings, a new secret ID in its sink file and one
-# more secret ID that no sink contains, and leaves no other file in the sink directory. Both
-# sides thus start each measurement from the same state. Deleting a role destroys its secret
-# IDs, and the new role gets a new role ID.
+# Recreates each role that a run has touched since the last reset with the policy's settings,
+# a new secret ID in its sink file and one more secret ID that no sink contains. Both sides
+# thus start each measurement from the same state. Deleting a role destroys its secret IDs, and
+# the new role gets a new role ID. APPROLE_TOUCHED is the number of roles, from the first, that
+# a run may have changed: all of them after seeding or an enact run, the sample after a
+# baseline run.
 approle_reset() {
     local secret_ids i role role_body
-    mapfile -t secret_ids < <(random_passwords "$APPROLES")
+    mapfile -t secret_ids < <(random_passwords "$APPROLE_TOUCHED")
     role_body="{\"token_policies\":[\"$APPROLE_POLICY\"],\"secret_id_ttl\":$APPROLE_SECRET_ID_TTL}"
-    rm -f "$APPROLE"/secrets/*
     (
         umask 077
-        for i in "${!APPROLE_ROLES[@]}"; do
+        for ((i = 0; i < APPROLE_TOUCHED; i++)); do
             printf '%s' "${secret_ids[$i]}" >"$APPROLE/secrets/${APPROLE_ROLES[$i]}.secret-id"
         done
     )
-    for i in "${!APPROLE_ROLES[@]}"; do
+    for ((i = 0; i < APPROLE_TOUCHED; i++)); do
         role=auth/approle/role/${APPROLE_ROLES[$i]}
         echo "DELETE $role"
         echo "POST $role $role_body"
         echo "POST $role/custom-secret-id {\"secret_id\":\"${secret_ids[$i]}\"}"
         echo "POST $role/secret-id {}"
     done | bao_batch
+    APPROLE_TOUCHED=0
 }
 
 # Checks independently of either side that the first, middle and last of roles $@ have exactly
@@ -130,6 +132,7 @@ approle_seed() {
     mapfile -t APPROLE_ROLES < <(for i in $(seq 1 "$APPROLES"); do approle_name "$i"; done)
     mkdir -p "$APPROLE/secrets"
     chmod 700 "$APPROLE/secrets"
+    APPROLE_TOUCHED=$APPROLES
     bao_request PUT "sys/policies/acl/$APPROLE_POLICY" \
         "$(jq -cn '{policy: "path \"secret/data/bench/*\" { capabilities = [\"read\"] }"}')" >/dev/null
 
@@ -167,11 +170,12 @@ YAML
     APPROLE_TOKENS=$(token_count)
 }
 
-# Runs the baseline once over the first APPROLE_SAMPLE roles; prints its wall time in seconds.
-# $OUT/$label.cpu gets the CPU seconds of the script with its bao processes, and of the server.
+# Runs the baseline once over the first APPROLE_SAMPLE roles. $OUT/$label.wall gets its wall
+# time in seconds, and $OUT/$label.cpu the CPU seconds of the script with its bao processes, and of the server.
 approle_run_baseline() {
     local label=$1 started ended server_before
     approle_reset
+    APPROLE_TOUCHED=$APPROLE_SAMPLE
     server_before=$(bao_cpu)
     started=$(now_ns)
     BAO_TOKEN=$ENACT_BAO_TOKEN BAO_ADDR=$ENACT_BAO_ADDR BAO_BIN=$BAO_BIN \
@@ -182,15 +186,16 @@ approle_run_baseline() {
     echo "$(client_cpu "$OUT/$label.time") $(awk -v a="$server_before" -v b="$(bao_cpu)" \
         'BEGIN { printf "%.2f", b - a }')" >"$OUT/$label.cpu"
     approle_spot_check "${APPROLE_ROLES[@]:0:$APPROLE_SAMPLE}"
-    seconds_between "$started" "$ended"
+    seconds_between "$started" "$ended" >"$OUT/$label.wall"
 }
 
-# Runs `enact apply` once over every role and checks it verified every rotation; prints its wall
-# time in seconds. The JSON log in $OUT/$label.log gives the phases, and $OUT/$label.cpu the CPU
-# seconds of enact and of the server.
+# Runs `enact apply` once over every role and checks it verified every rotation. $OUT/$label.wall
+# gets its wall time in seconds, $OUT/$label.cpu the CPU seconds of enact and of the server, and
+# the JSON log in $OUT/$label.log gives the phases.
 approle_run_enact() {
     local label=$1 started ended code=0 verified server_before
     approle_reset
+    APPROLE_TOUCHED=$APPROLES
     rm -rf "$WORK/state-$label"
     server_before=$(bao_cpu)
     started=$(now_ns)
@@ -205,7 +210,7 @@ approle_run_enact() {
     [ "$verified" = "$APPROLES" ] || die "\`enact apply\` verified $verified of $APPROLES rotations"
     approle_spot_check "${APPROLE_ROLES[@]}"
     echo "$started" >"$OUT/$label.started"
-    seconds_between "$started" "$ended"
+    seconds_between "$started" "$ended" >"$OUT/$label.wall"
 }
 
 approle_bench() {
@@ -214,8 +219,10 @@ approle_bench() {
     approle_seed
 
     step "AppRole: checking that enact's evidence holds every probe"
-    local first run seconds probe
-    first=$(approle_run_enact approle-enact-check)
+    local run seconds probe
+    # These functions run in this shell, not in $(...), because each one records which roles
+    # it has touched for the next reset.
+    approle_run_enact approle-enact-check
     (cd "$APPROLE" && "$ENACT" --state-dir "$WORK/state-approle-enact-check" evidence verify >/dev/null) ||
         die "\`enact evidence verify\` failed for the AppRole run"
     (cd "$APPROLE" && "$ENACT" --state-dir "$WORK/state-approle-enact-check" evidence export) \
@@ -229,16 +236,18 @@ approle_bench() {
             die "probe \`$probe\` is not confirmed for all $APPROLES AppRole rotations; see $OUT/approle-enact-check.probes"
     done
     echo "all four probes confirmed for each of the $APPROLES rotations; evidence chain and signatures verified"
-    echo "warm-up run: ${first}s (not counted)"
+    echo "warm-up run: $(cat "$OUT/approle-enact-check.wall")s (not counted)"
 
     APPROLE_BASELINE_TIMES=()
     APPROLE_ENACT_TIMES=()
     for run in $(seq 1 "$RUNS"); do
         step "AppRole run $run of $RUNS: baseline (bao CLI, $APPROLE_SAMPLE roles), then enact ($APPROLES roles)"
-        seconds=$(approle_run_baseline "approle-baseline-$run")
+        approle_run_baseline "approle-baseline-$run"
+        seconds=$(cat "$OUT/approle-baseline-$run.wall")
         echo "baseline: ${seconds}s (CPU s of the script with bao, of the server: $(cat "$OUT/approle-baseline-$run.cpu"))"
         APPROLE_BASELINE_TIMES+=("$seconds")
-        seconds=$(approle_run_enact "approle-enact-$run")
+        approle_run_enact "approle-enact-$run"
+        seconds=$(cat "$OUT/approle-enact-$run.wall")
         echo "enact:    ${seconds}s (CPU s of enact, of the server: $(cat "$OUT/approle-enact-$run.cpu");" \
             "phases observe+plan, execute+verify, commit: $(enact_phases "approle-enact-$run"))"
         APPROLE_ENACT_TIMES+=("$seconds")
