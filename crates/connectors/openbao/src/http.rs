@@ -112,8 +112,11 @@ impl Api {
             let reply = self
                 .send_with_token(method.clone(), path, body, Some(self.token.expose()))
                 .await?;
-            let conflict = reply.status == StatusCode::INTERNAL_SERVER_ERROR
-                && error_detail(&reply.body).contains("transaction commit failed");
+            // A token accessor looked up while another client revokes that token can answer
+            // 403 for a moment before it answers 400 "invalid accessor".
+            let conflict = (reply.status == StatusCode::INTERNAL_SERVER_ERROR
+                && error_detail(&reply.body).contains("transaction commit failed"))
+                || (reply.status == StatusCode::FORBIDDEN && path.ends_with("lookup-accessor"));
             if !(read_only && conflict) || attempt >= READ_ATTEMPTS {
                 return Ok(reply);
             }
