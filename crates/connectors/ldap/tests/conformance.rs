@@ -190,7 +190,6 @@ async fn all_checks_in_one_report() {
 }
 
 #[test]
-#[ignore = "the section `connector ldap` is not yet in crates/conformance/README.md; run once with ENACT_UPDATE_README=1 when that file may be changed"]
 fn readme_lists_ldap_proofs() {
     docs::assert_readme_section(
         &docs::connector_section_id(NAME),
