@@ -23,10 +23,14 @@ build:
 services:
 	bash scripts/pg.sh start
 	bash scripts/bao.sh start
+	bash scripts/redis.sh start
+	bash scripts/ldap.sh start
 
 stop:
 	bash scripts/pg.sh stop
 	bash scripts/bao.sh stop
+	bash scripts/redis.sh stop
+	bash scripts/ldap.sh stop
 
 ## Benchmarks are not tests; see docs/benchmarks.md.
 bench:

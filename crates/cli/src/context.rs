@@ -5,11 +5,13 @@ use enact_connector::{Connector, ConnectorError, Sink};
 use enact_evidence::ActionRecord;
 use enact_evidence::{EvidenceLog, Keys};
 use enact_execute::{EvidenceWriter, SinkResolver};
+use enact_ldap::LdapConnector;
 use enact_model::policy::CredentialSource;
 use enact_model::{FingerprintKey, Policy, Secret, SinkRef, Target, TargetId};
 use enact_openbao::{KvSink, OpenBaoConnector};
 use enact_policy::{parse_policy, ParseOptions};
 use enact_postgres::PostgresConnector;
+use enact_redis::RedisConnector;
 use enact_sink_file::FileSink;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The connector kinds this build can connect to.
-pub const KNOWN_KINDS: &[&str] = &["postgres", "openbao"];
+pub const KNOWN_KINDS: &[&str] = &["postgres", "openbao", "redis", "ldap"];
 
 /// A policy file that failed its checks. Its diagnostics are already printed.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +155,14 @@ pub fn connectors(
             ),
             "openbao" => Arc::new(
                 OpenBaoConnector::new(target, secret, key.clone())
+                    .map_err(|e| anyhow!("target `{id}`: {e}"))?,
+            ),
+            "redis" => Arc::new(
+                RedisConnector::new(target, secret, key.clone())
+                    .map_err(|e| anyhow!("target `{id}`: {e}"))?,
+            ),
+            "ldap" => Arc::new(
+                LdapConnector::new(target, secret, key.clone())
                     .map_err(|e| anyhow!("target `{id}`: {e}"))?,
             ),
             other => bail!(

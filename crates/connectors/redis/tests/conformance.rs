@@ -7,7 +7,7 @@ mod common;
 
 use async_trait::async_trait;
 use common::{closed_port, key, random_password, secret, unique, RawSession, RedisEnv};
-use enact_conformance::{Fixture, FixtureCapabilities, FixtureError, SessionGuard, Support};
+use enact_conformance::{docs, Fixture, FixtureCapabilities, FixtureError, SessionGuard, Support};
 use enact_connector::Connector;
 use enact_model::{Entitlement, Secret};
 use enact_redis::RedisConnector;
@@ -122,4 +122,12 @@ async fn all_checks_in_one_report() {
     enact_conformance::run_all(&fixture)
         .await
         .assert_no_failures();
+}
+
+#[test]
+fn readme_lists_redis_proofs() {
+    docs::assert_readme_section(
+        &docs::connector_section_id(NAME),
+        &docs::connector_markdown(NAME, &capabilities()),
+    );
 }
