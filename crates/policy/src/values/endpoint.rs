@@ -33,12 +33,14 @@ fn host_port_endpoint(text: &str, port: u16) -> Result<(), Problem> {
     }
 }
 
-/// Checks an endpoint of the form `ldap://host:port` or `ldaps://host:port`. A path is rejected,
-/// because the base DN is set with `base` and an LDAP URL's path would name a DN too.
+/// Checks an endpoint of the form `ldap://host:port` or `ldaps://host:port`, with an optional
+/// trailing `/` (an LDAP URL with an empty DN). A path is rejected, because the base DN is set
+/// with `base` and an LDAP URL's path would name a DN too.
 fn ldap_url_endpoint(text: &str) -> Result<(), Problem> {
     let authority = text
         .strip_prefix("ldap://")
-        .or_else(|| text.strip_prefix("ldaps://"));
+        .or_else(|| text.strip_prefix("ldaps://"))
+        .map(|rest| rest.strip_suffix('/').unwrap_or(rest));
     if authority.is_some_and(host_port_ok) {
         Ok(())
     } else {
@@ -148,12 +150,13 @@ mod tests {
     fn ldap_endpoints_are_urls() {
         let ldap = Some(LDAP);
         assert!(endpoint(ldap, "ldap://127.0.0.1:53389").is_ok());
+        assert!(endpoint(ldap, "ldap://127.0.0.1:53389/").is_ok());
+        assert!(endpoint(ldap, "ldap://127.0.0.1:53389//").is_err());
         assert!(endpoint(ldap, "ldaps://localhost:636").is_ok());
         assert!(endpoint(ldap, "ldap://[::1]:389").is_ok());
         for text in [
             "127.0.0.1:389",
             "ldap://127.0.0.1",
-            "ldap://127.0.0.1:389/",
             "ldap://127.0.0.1:389/dc=enact,dc=test",
             "http://127.0.0.1:389",
             "LDAP://127.0.0.1:389",
