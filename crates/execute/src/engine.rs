@@ -644,19 +644,51 @@ impl Executor {
             );
             return (ActionStatus::Failed, Some(reason), None);
         }
-        // A definite failure before promotion: the target did not take the new credential, so
-        // the staged value is removed and the current one stays in use.
-        let promoted = records
-            .iter()
-            .any(|r| r.name == Step::PromoteCredential.name());
+        // A definite failure before promotion rolls back: the staged value is removed and the
+        // previous credential stays current. If the target already took the new credential,
+        // the previous one is set on it again first, and that rollback is recorded as a step.
+        let completed = |step: Step| {
+            records
+                .iter()
+                .any(|r| r.name == step.name() && !r.result.starts_with("failed"))
+        };
+        let target_changed = matches!(action.kind, ActionKind::RotateCredential { .. })
+            && completed(Step::SetCredential);
+        let promoted = completed(Step::PromoteCredential);
+        let mut records = records.to_vec();
+        let mut reason = failure.reason.clone();
         if state.new_fingerprint.is_some() && !promoted {
-            if let Some(sink) = ctx.sink {
+            if target_changed {
+                let mut rollback_state = state.clone();
+                match self
+                    .resume_or_run_step(
+                        run,
+                        ctx,
+                        Step::RollbackCredential,
+                        &[],
+                        &mut rollback_state,
+                        &mut records,
+                    )
+                    .await
+                {
+                    Ok(()) => {
+                        info!(action = %action.id, "rolled back to the previous credential");
+                        reason = format!(
+                            "{reason}; rolled back: the previous credential is current again"
+                        );
+                    }
+                    Err(rollback) => {
+                        error!(action = %action.id, reason = %rollback.reason, "rollback failed");
+                        reason = format!("{reason}; the rollback failed too: {}", rollback.reason);
+                    }
+                }
+            } else if let Some(sink) = ctx.sink {
                 if let Err(error) = sink.discard_staged().await {
                     warn!(action = %action.id, %error, "could not remove the staged credential");
                 }
             }
         }
-        self.finish_failed(run, action, failure.step, &failure.reason, records, state)
+        self.finish_failed(run, action, failure.step, &reason, &records, state)
     }
 
     fn finish_failed(

@@ -6,7 +6,7 @@
 
 use crate::journal::StepResult;
 use crate::SecretGenerator;
-use enact_connector::{Connector, ConnectorError, DeliveryMeta, ErrorKind, Sink};
+use enact_connector::{Connector, ConnectorError, DeliveryMeta, ErrorKind, LoginProbe, Sink};
 use enact_model::{
     Action, ActionKind, Clock, Fingerprint, FingerprintKey, ObservedSession, Secret,
     SessionSelector, Timestamp,
@@ -20,7 +20,9 @@ pub enum Step {
     StageCredential,
     CreateAccount,
     SetCredential,
+    TestCredential,
     PromoteCredential,
+    RollbackCredential,
     Configure,
     Grant,
     Revoke,
@@ -40,6 +42,8 @@ impl Step {
             Step::StageCredential => "stage-credential",
             Step::CreateAccount => "create-account",
             Step::SetCredential => "set-credential",
+            Step::TestCredential => "test-credential",
+            Step::RollbackCredential => "rollback-credential",
             Step::PromoteCredential => "promote-credential",
             Step::Configure => "configure",
             Step::Grant => "grant",
@@ -74,12 +78,17 @@ impl Step {
 /// The steps of `action`, in order. Clean-up after verification is not listed here.
 pub fn steps_of(action: &Action) -> Vec<Step> {
     match &action.kind {
-        ActionKind::CreateAccount { sink: Some(_), .. } => {
-            vec![
-                Step::StageCredential,
-                Step::CreateAccount,
-                Step::PromoteCredential,
-            ]
+        ActionKind::CreateAccount {
+            sink: Some(_),
+            login,
+            ..
+        } => {
+            let mut steps = vec![Step::StageCredential, Step::CreateAccount];
+            if *login {
+                steps.push(Step::TestCredential);
+            }
+            steps.push(Step::PromoteCredential);
+            steps
         }
         ActionKind::CreateAccount { sink: None, .. } => vec![Step::CreateAccount],
         ActionKind::Configure { .. } => vec![Step::Configure],
@@ -90,6 +99,7 @@ pub fn steps_of(action: &Action) -> Vec<Step> {
                 Step::ListSessions,
                 Step::StageCredential,
                 Step::SetCredential,
+                Step::TestCredential,
                 Step::PromoteCredential,
             ];
             if *end_sessions {
@@ -256,6 +266,34 @@ pub async fn perform(
             ctx.connector
                 .set_credential(account, &credential, now)
                 .await?;
+        }
+        Step::TestCredential => {
+            // The new credential must work before the sink hands it to dependents.
+            let credential = staged_value(ctx, state).await?;
+            match ctx.connector.probe_login(account, &credential).await {
+                LoginProbe::Accepted => {}
+                LoginProbe::Rejected(rejection) => {
+                    return Err(ConnectorError::new(
+                        ErrorKind::Conflict,
+                        format!("the target rejects the new credential ({rejection})"),
+                    ))
+                }
+                LoginProbe::Unavailable { reason } => {
+                    return Err(ConnectorError::new(ErrorKind::Unavailable, reason))
+                }
+            }
+        }
+        Step::RollbackCredential => {
+            // The sink's current value is still the previous credential, because promotion
+            // did not happen; setting it again puts the target back where it was.
+            let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;
+            if let Some(previous) = sink.read_current(ctx.key).await? {
+                ctx.connector
+                    .set_credential(account, &previous, now)
+                    .await?;
+                learned.previous_fingerprint = Some(previous.fingerprint().clone());
+            }
+            sink.discard_staged().await?;
         }
         Step::PromoteCredential => {
             let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;

@@ -50,6 +50,10 @@ struct FakeTarget {
     /// Operations that fail every time with this error kind.
     always_fail: Mutex<HashMap<&'static str, ErrorKind>>,
     calls: Mutex<HashMap<&'static str, u32>>,
+    /// When set, a credential set by `set_credential` is stored but refused at login, as a
+    /// target that does not take a new value would.
+    refuse_new: Mutex<bool>,
+    refused: Mutex<Option<String>>,
 }
 
 impl FakeTarget {
@@ -198,6 +202,13 @@ impl Connector for FakeConnector {
             // The fake target keeps the value, as a real one keeps its verifier.
             a.password = Some(credential.expose().to_string());
         }
+        *self.state.refused.lock().unwrap() = if *self.state.refuse_new.lock().unwrap() {
+            // Only the first value set after the flag is refused; a rollback's is not.
+            *self.state.refuse_new.lock().unwrap() = false;
+            Some(credential.expose().to_string())
+        } else {
+            None
+        };
         Ok(())
     }
 
@@ -239,6 +250,11 @@ impl Connector for FakeConnector {
         match accounts.get(account) {
             None => LoginProbe::Rejected(Rejection::InvalidCredential),
             Some(a) if !a.login => LoginProbe::Rejected(Rejection::LoginDisabled),
+            Some(_)
+                if self.state.refused.lock().unwrap().as_deref() == Some(credential.expose()) =>
+            {
+                LoginProbe::Rejected(Rejection::InvalidCredential)
+            }
             // Comparing values is what the fake target's authentication does.
             Some(a) if a.password.as_deref() == Some(credential.expose()) => LoginProbe::Accepted,
             Some(_) => LoginProbe::Rejected(Rejection::InvalidCredential),
@@ -908,4 +924,58 @@ async fn recorded_verdict_is_not_repeated() {
     assert_eq!(h.target.calls("grant"), 1);
     let status = h.store.statuses.lock().unwrap()[&("run-1".to_string(), grant.id.to_string())];
     assert_eq!(status, ActionStatus::Verified);
+}
+
+#[tokio::test]
+async fn refused_new_credential_rolls_back() {
+    let h = harness(None);
+    seed_account(&h, "old-value");
+    *h.target.refuse_new.lock().unwrap() = true;
+
+    let results = h
+        .executor
+        .run(&plan(vec![rotate(&h)]), "run-1")
+        .await
+        .unwrap();
+
+    assert_eq!(results[0].status, ActionStatus::Failed);
+    let reason = results[0].reason.as_deref().unwrap_or("");
+    assert!(reason.contains("test-credential"), "{reason}");
+    assert!(reason.contains("rolled back"), "{reason}");
+    // The target and the sink hold the previous credential again; nothing is staged.
+    assert_eq!(
+        h.target.accounts.lock().unwrap()["app"].password.as_deref(),
+        Some("old-value")
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.dir.path().join("app.pw")).unwrap(),
+        "old-value"
+    );
+    assert!(!h.dir.path().join("app.pw.pending").exists());
+    // The evidence records the failed test step and the rollback.
+    let records = h.records.records.lock().unwrap();
+    let steps: Vec<(String, String)> = records[0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|(n, r)| n == "test-credential" && r.starts_with("failed")),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|(n, r)| n == "rollback-credential" && r == "ok"),
+        "{steps:?}"
+    );
+    assert_eq!(records[0]["outcome"]["status"], "failed");
 }
