@@ -13,6 +13,16 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+mod ldap_env;
+mod redis_env;
+
+#[allow(unused_imports, reason = "each test file uses some of the helpers")]
+pub use ldap_env::{LdapCleanup, LdapEnv, INVALID_CREDENTIALS};
+#[allow(unused_imports, reason = "each test file uses some of the helpers")]
+pub use redis_env::{
+    sha256_hex, AclUser, RedisCleanup, RedisEnv, RedisSession, CREDENTIAL_SET_AT_KEY,
+};
+
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
@@ -320,6 +330,37 @@ impl Workspace {
             identities.concat()
         );
         self.write_policy_text(&text);
+    }
+
+    /// Writes a policy with the standard PostgreSQL target `pg-main`, the targets `targets`
+    /// (each rendered as lines under `targets:`, such as [`RedisEnv::target_yaml`]) and
+    /// `identities`.
+    pub fn write_policy_with_targets(&self, targets: &[String], identities: &[String]) {
+        let text = format!(
+            "version: 1\n{}{}identities:\n{}",
+            self.target_yaml(&self.pg.endpoint(), "2s", "{ action: report }"),
+            targets.concat(),
+            identities.concat()
+        );
+        self.write_policy_text(&text);
+    }
+
+    /// Makes every later `enact` run get the Redis admin password in
+    /// `ENACT_REDIS_ADMIN_PASSWORD`.
+    pub fn use_redis(&mut self, redis: &RedisEnv) {
+        self.extra_env.push((
+            "ENACT_REDIS_ADMIN_PASSWORD".to_string(),
+            redis.admin_password.clone(),
+        ));
+    }
+
+    /// Makes every later `enact` run get the LDAP admin password in
+    /// `ENACT_LDAP_ADMIN_PASSWORD`.
+    pub fn use_ldap(&mut self, ldap: &LdapEnv) {
+        self.extra_env.push((
+            "ENACT_LDAP_ADMIN_PASSWORD".to_string(),
+            ldap.admin_password.clone(),
+        ));
     }
 
     /// Writes `text` as the policy file.

@@ -1,0 +1,450 @@
+//! Redis ACL users through the real `enact` binary: users created with exactly their rules and
+//! a working password, rules added behind enact's back revoked, passwords rotated, login
+//! disabled with open connections killed, session limits enforced, and undeclared users
+//! reported. Every outcome is read back from the server with a client of the test's own.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+
+use common::{account, credential, identity_with, plan_actions, sha256_hex};
+use common::{RedisCleanup, RedisEnv, Workspace};
+use std::time::Duration;
+
+/// Unmanaged users are reported, and every user that is not the test's own is ignored.
+const IGNORE_ALL: &str = "{ action: report, ignore: [\"*\"] }";
+
+/// A workspace on the shared PostgreSQL and Redis servers; the Redis users named with the
+/// workspace prefix are deleted when the test ends.
+struct RedisTest {
+    ws: Workspace,
+    redis: RedisEnv,
+    _cleanup: RedisCleanup,
+}
+
+impl RedisTest {
+    fn new() -> RedisTest {
+        let redis = RedisEnv::shared();
+        let mut ws = Workspace::new();
+        ws.use_redis(&redis);
+        let cleanup = redis.cleanup_on_drop(&ws.prefix);
+        RedisTest {
+            ws,
+            redis,
+            _cleanup: cleanup,
+        }
+    }
+
+    /// Writes a policy with the Redis target `cache` and `identities`.
+    fn write(&self, unmanaged: &str, identities: &[String]) {
+        self.ws
+            .write_policy_with_targets(&[self.redis.target_yaml("cache", unmanaged)], identities);
+    }
+
+    /// Marks the password of `user` as set `age_days` days ago in the connector's record.
+    async fn age_credential(&self, user: &str, age_days: i64) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970");
+        let micros = i64::try_from(now.as_micros()).expect("time fits") - age_days * 86_400_000_000;
+        let _: i64 = self
+            .redis
+            .run(&[
+                "HSET",
+                common::CREDENTIAL_SET_AT_KEY,
+                user,
+                &micros.to_string(),
+            ])
+            .await;
+    }
+}
+
+/// Renders a Redis account `user` on `cache` with the rules `rules`, its password delivered to
+/// the file `sink`, and the extra keys `extra`.
+fn redis_account(ws: &Workspace, user: &str, sink: &str, rules: &[&str], extra: &str) -> String {
+    let mut body = String::new();
+    if !rules.is_empty() {
+        body.push_str("entitlements:\n");
+        for rule in rules {
+            body.push_str(&format!("  - rule: \"{rule}\"\n"));
+        }
+    }
+    body.push_str(&credential(&ws.sink(sink), "30d"));
+    body.push_str(extra);
+    account("cache", user, &body)
+}
+
+/// Asserts that `password` is rejected for `user` with `WRONGPASS`.
+async fn assert_wrongpass(redis: &RedisEnv, user: &str, password: &str, what: &str) {
+    match redis.auth(user, password).await {
+        Ok(()) => panic!("{what}: AUTH as `{user}` was accepted"),
+        Err(reply) => assert!(
+            reply.starts_with("WRONGPASS"),
+            "{what}: AUTH as `{user}` failed with another error: {reply}"
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_user_gets_exact_rules() {
+    let t = RedisTest::new();
+    let user = t.ws.role("svc");
+    let keys = format!("~{}:*", t.ws.prefix);
+    let channels = format!("&{}-events", t.ws.prefix);
+    let rules = ["+@read", "+config|get", keys.as_str(), channels.as_str()];
+    t.write(
+        IGNORE_ALL,
+        &[identity_with(
+            "svc",
+            "active",
+            &[redis_account(&t.ws, &user, "svc", &rules, "")],
+        )],
+    );
+
+    let (code, plan) = t.ws.plan_json().await;
+    assert_eq!(code, 2);
+    let mut kinds: Vec<String> = plan_actions(&plan).into_iter().map(|(k, _)| k).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["create_account", "grant", "grant", "grant", "grant"],
+        "{plan}"
+    );
+    t.ws.enact(&["apply"]).await.expect_code(0);
+
+    let acl = t.redis.user(&user).await.expect("the user exists");
+    assert!(acl.enabled(), "the user is not `on`: {acl:?}");
+    assert_eq!(acl.commands, "-@all +@read +config|get");
+    assert_eq!(acl.keys, keys);
+    assert_eq!(acl.channels, channels);
+    let password = t.ws.sink_value("svc");
+    assert_eq!(
+        acl.passwords,
+        vec![sha256_hex(&password)],
+        "the server does not hold exactly the sink's password"
+    );
+    t.redis
+        .auth(&user, &password)
+        .await
+        .unwrap_or_else(|e| panic!("the sink's password does not log in: {e}"));
+    t.ws.enact(&["plan"]).await.expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_extra_rule_is_revoked() {
+    let t = RedisTest::new();
+    let user = t.ws.role("svc");
+    let keys = format!("~{}:*", t.ws.prefix);
+    let rules = ["+@read", keys.as_str()];
+    t.write(
+        IGNORE_ALL,
+        &[identity_with(
+            "svc",
+            "active",
+            &[redis_account(&t.ws, &user, "svc", &rules, "")],
+        )],
+    );
+    t.ws.enact(&["apply"]).await.expect_code(0);
+
+    // An operator grants `+ping` and a second key pattern by hand.
+    let extra_keys = format!("~{}-other:*", t.ws.prefix);
+    t.redis.set_user(&user, &["+ping", &extra_keys]).await;
+    let acl = t.redis.user(&user).await.expect("the user exists");
+    assert_eq!(acl.commands, "-@all +@read +ping", "the setup did not take");
+
+    let (code, plan) = t.ws.plan_json().await;
+    assert_eq!(code, 2);
+    assert_eq!(
+        plan_actions(&plan),
+        vec![
+            ("revoke".to_string(), user.clone()),
+            ("revoke".to_string(), user.clone())
+        ],
+        "{plan}"
+    );
+    let text = t.ws.enact(&["plan"]).await;
+    text.expect_code(2);
+    assert!(
+        text.stdout.contains("+ping"),
+        "the plan names no `+ping`\n{text}"
+    );
+    assert!(
+        text.stdout.contains(&extra_keys),
+        "the plan names no `{extra_keys}`\n{text}"
+    );
+
+    t.ws.enact(&["apply"]).await.expect_code(0);
+    let acl = t.redis.user(&user).await.expect("the user exists");
+    assert_eq!(acl.commands, "-@all +@read");
+    assert_eq!(acl.keys, keys);
+    // The password survives the rewrite of the rules.
+    t.redis
+        .auth(&user, &t.ws.sink_value("svc"))
+        .await
+        .unwrap_or_else(|e| panic!("the password no longer logs in: {e}"));
+    t.ws.enact(&["plan"]).await.expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_rotation_replaces_password() {
+    let t = RedisTest::new();
+    let user = t.ws.role("svc");
+    t.write(
+        IGNORE_ALL,
+        &[identity_with(
+            "svc",
+            "active",
+            &[redis_account(&t.ws, &user, "svc", &["+@read"], "")],
+        )],
+    );
+    t.ws.enact(&["apply"]).await.expect_code(0);
+    let old = t.ws.sink_value("svc");
+    t.redis
+        .auth(&user, &old)
+        .await
+        .expect("the first password logs in");
+
+    t.age_credential(&user, 100).await;
+    let (code, plan) = t.ws.plan_json().await;
+    assert_eq!(code, 2);
+    assert_eq!(
+        plan_actions(&plan),
+        vec![("rotate_credential".to_string(), user.clone())],
+        "{plan}"
+    );
+    t.ws.enact(&["apply"]).await.expect_code(0);
+
+    let new = t.ws.sink_value("svc");
+    assert_ne!(new, old, "the sink still holds the old password");
+    assert_wrongpass(&t.redis, &user, &old, "the old password").await;
+    t.redis
+        .auth(&user, &new)
+        .await
+        .unwrap_or_else(|e| panic!("the new password does not log in: {e}"));
+    let acl = t.redis.user(&user).await.expect("the user exists");
+    assert_eq!(acl.passwords, vec![sha256_hex(&new)]);
+    t.ws.enact(&["plan"]).await.expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_disable_kills_connections() {
+    let t = RedisTest::new();
+    let user = t.ws.role("svc");
+    let policy = |state: &str| {
+        vec![identity_with(
+            "svc",
+            state,
+            &[redis_account(&t.ws, &user, "svc", &["+@read"], "")],
+        )]
+    };
+    t.write(IGNORE_ALL, &policy("active"));
+    t.ws.enact(&["apply"]).await.expect_code(0);
+    let password = t.ws.sink_value("svc");
+    let mut held = t.redis.session(&user, &password).await;
+    assert!(held.is_open().await, "the held connection is not open");
+
+    t.write(IGNORE_ALL, &policy("disabled"));
+    let (code, plan) = t.ws.plan_json().await;
+    assert_eq!(code, 2);
+    assert_eq!(
+        plan_actions(&plan),
+        vec![("disable_login".to_string(), user.clone())],
+        "{plan}"
+    );
+    t.ws.enact(&["apply"]).await.expect_code(0);
+
+    assert!(
+        !held.is_open().await,
+        "the connection held across the disable still works"
+    );
+    assert!(t.redis.client_ids(&user).await.is_empty());
+    let acl = t.redis.user(&user).await.expect("the user still exists");
+    assert!(!acl.enabled(), "the user is still `on`: {acl:?}");
+    assert_wrongpass(&t.redis, &user, &password, "a disabled user").await;
+    t.ws.enact(&["plan"]).await.expect_code(0);
+
+    // Enabled again, the same password works.
+    t.write(IGNORE_ALL, &policy("active"));
+    t.ws.enact(&["apply"]).await.expect_code(0);
+    t.redis
+        .auth(&user, &password)
+        .await
+        .unwrap_or_else(|e| panic!("the password does not log in after enabling: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_session_limits_end_clients() {
+    let t = RedisTest::new();
+    let lifetime = t.ws.role("lifetime");
+    let idle = t.ws.role("idle");
+    t.write(
+        IGNORE_ALL,
+        &[
+            identity_with(
+                "lifetime",
+                "active",
+                &[redis_account(
+                    &t.ws,
+                    &lifetime,
+                    "lifetime",
+                    &["+@read"],
+                    "sessions: { max_lifetime: 2s, idle_limit: 1h }\n",
+                )],
+            ),
+            identity_with(
+                "idle",
+                "active",
+                &[redis_account(
+                    &t.ws,
+                    &idle,
+                    "idle",
+                    &["+@read"],
+                    "sessions: { max_lifetime: 8h, idle_limit: 2s }\n",
+                )],
+            ),
+        ],
+    );
+    t.ws.enact(&["apply"]).await.expect_code(0);
+    let mut lifetime_session = t
+        .redis
+        .session(&lifetime, &t.ws.sink_value("lifetime"))
+        .await;
+    let mut idle_session = t.redis.session(&idle, &t.ws.sink_value("idle")).await;
+    // A third connection of the idle user stays busy, so it never passes the idle limit.
+    let mut busy_session = t.redis.session(&idle, &t.ws.sink_value("idle")).await;
+
+    // The busy connection sends a command on every round, so only the other two pass a limit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let plan = loop {
+        assert!(busy_session.is_open().await, "the busy connection closed");
+        let (_, plan) = t.ws.plan_json().await;
+        let actions = plan_actions(&plan);
+        let both = [&lifetime, &idle]
+            .iter()
+            .all(|user| actions.contains(&("end_sessions".to_string(), user.to_string())));
+        if both {
+            break plan;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for connections past their limits: {actions:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let selectors: Vec<String> = plan["plan"]["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| {
+            format!(
+                "{}:{}",
+                a["account"].as_str().unwrap_or(""),
+                a["kind"]["selector"]["select"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        selectors.contains(&format!("{lifetime}:older_than")),
+        "{selectors:?}"
+    );
+    assert!(
+        selectors.contains(&format!("{idle}:idle_longer_than")),
+        "{selectors:?}"
+    );
+
+    assert!(busy_session.is_open().await, "the busy connection closed");
+    t.ws.enact(&["apply"]).await.expect_code(0);
+
+    assert!(
+        !lifetime_session.is_open().await,
+        "the connection past max_lifetime still works"
+    );
+    assert!(
+        !idle_session.is_open().await,
+        "the connection past idle_limit still works"
+    );
+    assert!(t.redis.client_ids(&lifetime).await.is_empty());
+    // Only the idle connection matched; the busy one of the same user is left open.
+    assert!(
+        busy_session.is_open().await,
+        "the connection within its limits was ended"
+    );
+    assert_eq!(t.redis.client_ids(&idle).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_unmanaged_users_reported() {
+    let t = RedisTest::new();
+    let user = t.ws.role("svc");
+    let stray = t.ws.role("stray");
+    let legacy = t.ws.role("legacy");
+    let stray_password = format!("stray-{:032x}", rand::random::<u128>());
+    t.redis
+        .create_user(&stray, &stray_password, &["+@read"])
+        .await;
+    t.redis
+        .create_user(&legacy, &stray_password, &["+@read"])
+        .await;
+    let unmanaged = format!("{{ action: report, ignore: [\"{legacy}*\"] }}");
+    t.write(
+        &unmanaged,
+        &[identity_with(
+            "svc",
+            "active",
+            &[redis_account(&t.ws, &user, "svc", &["+@read"], "")],
+        )],
+    );
+
+    let findings = |plan: &serde_json::Value| -> Vec<(String, bool, String)> {
+        plan["plan"]["unmanaged"]
+            .as_array()
+            .expect("an unmanaged list")
+            .iter()
+            .filter(|f| f["target"] == "cache")
+            .filter(|f| {
+                f["account"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(&t.ws.prefix)
+            })
+            .map(|f| {
+                (
+                    f["account"].as_str().unwrap_or("").to_string(),
+                    f["login_enabled"].as_bool().unwrap_or(false),
+                    f["handling"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let (code, plan) = t.ws.plan_json().await;
+    assert_eq!(code, 2);
+    assert_eq!(
+        findings(&plan),
+        vec![(stray.clone(), true, "report".to_string())],
+        "{}",
+        plan["plan"]["unmanaged"]
+    );
+    let text = t.ws.enact(&["plan"]).await;
+    assert!(
+        text.stdout.contains(&format!("! cache/{stray}")),
+        "the text plan does not list the stray user\n{text}"
+    );
+
+    t.ws.enact(&["apply"]).await.expect_code(0);
+    let (code, plan) = t.ws.plan_json().await;
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(
+        findings(&plan),
+        vec![(stray.clone(), true, "report".to_string())]
+    );
+    // Reporting changes nothing: the stray user still logs in.
+    t.redis
+        .auth(&stray, &stray_password)
+        .await
+        .unwrap_or_else(|e| panic!("the reported user was changed: {e}"));
+}
