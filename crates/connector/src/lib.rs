@@ -185,6 +185,37 @@ pub trait Connector: Send + Sync {
         now: Timestamp,
     ) -> Result<(), ConnectorError>;
 
+    /// Adds `credential` beside the account's current credentials, recording `now` as its set
+    /// time, for a dual-credential rotation. Targets that hold one credential at a time return
+    /// an [`ErrorKind::Invalid`] error, as the default does.
+    async fn add_credential(
+        &self,
+        account: &str,
+        credential: &Secret,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        let _ = (credential, now);
+        Err(ConnectorError::new(
+            ErrorKind::Invalid,
+            format!("account `{account}` holds one credential at a time, so it cannot hold two during a rotation"),
+        ))
+    }
+
+    /// Removes every credential of the account except `keep`, ending a dual-credential
+    /// rotation. `keep` must be one of its credentials.
+    async fn retire_other_credentials(
+        &self,
+        account: &str,
+        keep: &Secret,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        let _ = (keep, now);
+        Err(ConnectorError::new(
+            ErrorKind::Invalid,
+            format!("account `{account}` holds one credential at a time, so it has none to retire"),
+        ))
+    }
+
     /// Allows or forbids new logins. Open sessions are not affected.
     async fn set_login(&self, account: &str, enabled: bool) -> Result<(), ConnectorError>;
 

@@ -653,7 +653,7 @@ impl Executor {
                 .any(|r| r.name == step.name() && !r.result.starts_with("failed"))
         };
         let target_changed = matches!(action.kind, ActionKind::RotateCredential { .. })
-            && completed(Step::SetCredential);
+            && (completed(Step::SetCredential) || completed(Step::AddCredential));
         let promoted = completed(Step::PromoteCredential);
         let mut records = records.to_vec();
         let mut reason = failure.reason.clone();

@@ -8,8 +8,8 @@ use crate::journal::StepResult;
 use crate::SecretGenerator;
 use enact_connector::{Connector, ConnectorError, DeliveryMeta, ErrorKind, LoginProbe, Sink};
 use enact_model::{
-    Action, ActionKind, Clock, Fingerprint, FingerprintKey, ObservedSession, Secret,
-    SessionSelector, Timestamp,
+    Action, ActionKind, Clock, Fingerprint, FingerprintKey, ObservedSession, RotationStrategy,
+    Secret, SessionSelector, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -20,9 +20,12 @@ pub enum Step {
     StageCredential,
     CreateAccount,
     SetCredential,
+    AddCredential,
     TestCredential,
     PromoteCredential,
     RollbackCredential,
+    WaitForDependents,
+    RetirePrevious,
     Configure,
     Grant,
     Revoke,
@@ -42,7 +45,10 @@ impl Step {
             Step::StageCredential => "stage-credential",
             Step::CreateAccount => "create-account",
             Step::SetCredential => "set-credential",
+            Step::AddCredential => "add-credential",
             Step::TestCredential => "test-credential",
+            Step::WaitForDependents => "wait-for-dependents",
+            Step::RetirePrevious => "retire-previous",
             Step::RollbackCredential => "rollback-credential",
             Step::PromoteCredential => "promote-credential",
             Step::Configure => "configure",
@@ -64,6 +70,7 @@ impl Step {
             self,
             Step::CreateAccount
                 | Step::SetCredential
+                | Step::RetirePrevious
                 | Step::DisableLogin
                 | Step::EndSessions
                 | Step::DeleteAccount
@@ -94,14 +101,31 @@ pub fn steps_of(action: &Action) -> Vec<Step> {
         ActionKind::Configure { .. } => vec![Step::Configure],
         ActionKind::Grant { .. } => vec![Step::Grant],
         ActionKind::Revoke { .. } => vec![Step::Revoke],
-        ActionKind::RotateCredential { end_sessions, .. } => {
-            let mut steps = vec![
-                Step::ListSessions,
-                Step::StageCredential,
-                Step::SetCredential,
-                Step::TestCredential,
-                Step::PromoteCredential,
-            ];
+        ActionKind::RotateCredential {
+            end_sessions,
+            strategy,
+            ..
+        } => {
+            let mut steps = match strategy {
+                RotationStrategy::Single => vec![
+                    Step::ListSessions,
+                    Step::StageCredential,
+                    Step::SetCredential,
+                    Step::TestCredential,
+                    Step::PromoteCredential,
+                ],
+                // Both credentials work from the add to the retire, so a dependent that reads
+                // the sink at any moment gets a value the target accepts.
+                RotationStrategy::Dual { .. } => vec![
+                    Step::ListSessions,
+                    Step::StageCredential,
+                    Step::AddCredential,
+                    Step::TestCredential,
+                    Step::PromoteCredential,
+                    Step::WaitForDependents,
+                    Step::RetirePrevious,
+                ],
+            };
             if *end_sessions {
                 steps.push(Step::EndSessions);
             }
@@ -265,6 +289,28 @@ pub async fn perform(
             let credential = staged_value(ctx, state).await?;
             ctx.connector
                 .set_credential(account, &credential, now)
+                .await?;
+        }
+        Step::AddCredential => {
+            let credential = staged_value(ctx, state).await?;
+            ctx.connector
+                .add_credential(account, &credential, now)
+                .await?;
+        }
+        Step::WaitForDependents => {
+            if let ActionKind::RotateCredential {
+                strategy: RotationStrategy::Dual { grace },
+                ..
+            } = &ctx.action.kind
+            {
+                let micros = u64::try_from(grace.as_micros()).unwrap_or(0);
+                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+            }
+        }
+        Step::RetirePrevious => {
+            let keep = staged_value(ctx, state).await?;
+            ctx.connector
+                .retire_other_credentials(account, &keep, now)
                 .await?;
         }
         Step::TestCredential => {

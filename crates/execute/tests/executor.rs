@@ -23,8 +23,8 @@ use enact_model::policy::{CredentialKind, CredentialSource, Limits};
 use enact_model::{
     Account, Action, ActionId, ActionKind, CredentialPolicy, Duration, Entitlement, FingerprintKey,
     Identity, LifecycleState, NhiId, ObservedAccount, ObservedSession, OwnedObjects, Plan, PlanId,
-    Policy, Secret, SessionSelector, SinkRef, SystemClock, Target, TargetId, TargetObservation,
-    Timestamp, UnmanagedPolicy,
+    Policy, RotationStrategy, Secret, SessionSelector, SinkRef, SystemClock, Target, TargetId,
+    TargetObservation, Timestamp, UnmanagedPolicy,
 };
 use enact_sink_file::FileSink;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -504,6 +504,7 @@ fn harness(max_destructive: Option<usize>) -> Harness {
                 kind: CredentialKind::Password,
                 max_age: None,
                 sink: sink_path(&dir),
+                strategy: Default::default(),
             }),
             sessions: None,
             owned_objects: OwnedObjects::Refuse,
@@ -592,6 +593,20 @@ fn rotate(h: &Harness) -> Action {
         ActionKind::RotateCredential {
             sink: sink_path(&h.dir),
             end_sessions: false,
+            strategy: RotationStrategy::Single,
+        },
+        vec![],
+    )
+}
+
+fn rotate_dual(h: &Harness) -> Action {
+    action(
+        ActionKind::RotateCredential {
+            sink: sink_path(&h.dir),
+            end_sessions: false,
+            strategy: RotationStrategy::Dual {
+                grace: Duration::from_secs(0),
+            },
         },
         vec![],
     )
@@ -978,4 +993,31 @@ async fn refused_new_credential_rolls_back() {
         "{steps:?}"
     );
     assert_eq!(records[0]["outcome"]["status"], "failed");
+}
+
+#[tokio::test]
+async fn dual_rotation_without_dual_support_rolls_back() {
+    // The in-memory target holds one credential at a time, as the connector trait's default
+    // says: adding a second is refused, so nothing changes and nothing is staged.
+    let h = harness(None);
+    seed_account(&h, "old-value");
+
+    let results = h
+        .executor
+        .run(&plan(vec![rotate_dual(&h)]), "run-1")
+        .await
+        .unwrap();
+
+    assert_eq!(results[0].status, ActionStatus::Failed);
+    let reason = results[0].reason.as_deref().unwrap_or("");
+    assert!(reason.contains("add-credential"), "{reason}");
+    assert_eq!(
+        h.target.accounts.lock().unwrap()["app"].password.as_deref(),
+        Some("old-value")
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.dir.path().join("app.pw")).unwrap(),
+        "old-value"
+    );
+    assert!(!h.dir.path().join("app.pw.pending").exists());
 }

@@ -58,6 +58,9 @@ pub enum ActionKind {
         sink: SinkRef,
         /// End the sessions opened before the rotation.
         end_sessions: bool,
+        /// How the credential is replaced.
+        #[serde(default, skip_serializing_if = "is_single")]
+        strategy: crate::policy::RotationStrategy,
     },
     EndSessions {
         selector: SessionSelector,
@@ -69,6 +72,10 @@ pub enum ActionKind {
         owned_objects: OwnedObjects,
         purge: Option<SinkRef>,
     },
+}
+
+fn is_single(strategy: &crate::policy::RotationStrategy) -> bool {
+    *strategy == crate::policy::RotationStrategy::Single
 }
 
 impl ActionKind {
@@ -115,8 +122,16 @@ impl fmt::Display for ActionKind {
             }
             ActionKind::Grant { entitlement } => write!(f, "grant {entitlement}"),
             ActionKind::Revoke { entitlement } => write!(f, "revoke {entitlement}"),
-            ActionKind::RotateCredential { sink, end_sessions } => {
-                write!(f, "rotate credential, deliver to {sink}")?;
+            ActionKind::RotateCredential {
+                sink,
+                end_sessions,
+                strategy,
+            } => {
+                match strategy {
+                    crate::policy::RotationStrategy::Single => write!(f, "rotate credential")?,
+                    dual => write!(f, "rotate credential ({dual})")?,
+                }
+                write!(f, ", deliver to {sink}")?;
                 if *end_sessions {
                     write!(f, ", end older sessions")?;
                 }

@@ -20,7 +20,7 @@ pub use ids::{ActionId, NhiId, PlanId, TargetId};
 pub use observed::{Observation, ObservedAccount, ObservedSession, TargetObservation};
 pub use policy::{
     Account, CredentialPolicy, Entitlement, Identity, LifecycleState, ObjectRef, OwnedObjects,
-    Policy, SessionPolicy, SinkRef, Target, UnmanagedAction, UnmanagedPolicy,
+    Policy, RotationStrategy, SessionPolicy, SinkRef, Target, UnmanagedAction, UnmanagedPolicy,
 };
 pub use secret::{Fingerprint, FingerprintKey, Secret};
 pub use time::{Clock, Duration, SystemClock, Timestamp};

@@ -213,6 +213,32 @@ pub struct CredentialPolicy {
     pub max_age: Option<Duration>,
     /// Where a new value is delivered.
     pub sink: SinkRef,
+    /// How a rotation replaces the credential.
+    #[serde(default)]
+    pub strategy: RotationStrategy,
+}
+
+/// How a rotation replaces a credential.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(tag = "strategy", rename_all = "snake_case")]
+pub enum RotationStrategy {
+    /// Replace the credential in one step. Dependents that still hold the old value fail until
+    /// they read the new one from the sink.
+    #[default]
+    Single,
+    /// Add the new credential beside the old one, promote it in the sink, wait `grace` for
+    /// dependents to move, then retire the old one. For targets that accept two credentials
+    /// at once, such as OpenBao AppRole secret IDs and Redis passwords.
+    Dual { grace: crate::time::Duration },
+}
+
+impl fmt::Display for RotationStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RotationStrategy::Single => f.write_str("single"),
+            RotationStrategy::Dual { grace } => write!(f, "dual, grace {grace}"),
+        }
+    }
 }
 
 /// The kind of credential.

@@ -191,10 +191,17 @@ fn plan_credential(builder: &mut Builder<'_>, observed: &ObservedAccount, now: T
             .sessions
             .as_ref()
             .is_some_and(|s| s.end_on_rotation);
+        let reason = match credential.strategy {
+            enact_model::RotationStrategy::Single => format!(
+                "{reason}; single strategy: a dependent holding the old value fails until it reads the new one from the sink"
+            ),
+            _ => reason,
+        };
         builder.push(
             ActionKind::RotateCredential {
                 sink: credential.sink.clone(),
                 end_sessions,
+                strategy: credential.strategy.clone(),
             },
             reason,
         );

@@ -51,6 +51,7 @@ fn account(name: &str, entitlements: &[Entitlement]) -> Account {
             sink: SinkRef::File {
                 path: format!("/tmp/{name}.pw").into(),
             },
+            strategy: Default::default(),
         }),
         sessions: Some(SessionPolicy {
             max_lifetime: Some(Duration::from_secs(8 * 3600)),

@@ -57,7 +57,14 @@ pub(crate) const ACL_RULE: &[&str] = &["rule"];
 /// is.
 pub(crate) const ENTITLEMENT: &[&str] = &["member_of", "privilege", "on", "policy", "rule"];
 /// `credential`.
-pub(crate) const CREDENTIAL: &[&str] = &["kind", "max_age", "max_uses", "deliver_to"];
+pub(crate) const CREDENTIAL: &[&str] = &[
+    "kind",
+    "max_age",
+    "max_uses",
+    "strategy",
+    "grace_period",
+    "deliver_to",
+];
 /// `credential.deliver_to`, which sets exactly one of the two.
 pub(crate) const DELIVER_TO: &[&str] = &["file", "vault"];
 /// `credential.deliver_to.vault`.

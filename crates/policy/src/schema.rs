@@ -262,8 +262,26 @@ struct Credential {
     max_age: Option<String>,
     /// How many logins a secret ID allows, with 0 for no limit. Only for `openbao`.
     max_uses: Option<u32>,
+    /// How a rotation replaces the credential: `single` (default) replaces it at once, and
+    /// `dual` adds the new one beside the old, waits `grace_period`, then retires the old one.
+    /// `dual` is only for `openbao` and `redis`.
+    strategy: Option<Strategy>,
+    /// With `dual`, how long dependents have to move to the new credential before the old one
+    /// is retired. Default `30s`.
+    #[schemars(regex(pattern = "DURATION_PATTERN"))]
+    grace_period: Option<String>,
     /// The store that a new value is delivered to.
     deliver_to: DeliverTo,
+}
+
+/// A rotation strategy.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Strategy {
+    /// Replace the credential at once.
+    Single,
+    /// Hold the old and the new credential during a grace period.
+    Dual,
 }
 
 /// The kind of credential.

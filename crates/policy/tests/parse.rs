@@ -2844,3 +2844,90 @@ policy.yaml:32:17: error: credential kind `secret_id` does not apply to an `ldap
   help: an `ldap` account's credential is a password, so write `kind: password`"#,
     );
 }
+
+const STRATEGY_POLICY: &str = r#"version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin:
+      user: enact_admin
+      password_env: ENACT_PG_ADMIN_PASSWORD
+  cache:
+    kind: redis
+    endpoint: 127.0.0.1:56379
+    admin:
+      user: enact-admin
+      password_env: ENACT_REDIS_ADMIN_PASSWORD
+identities:
+  billing-worker:
+    owner: payments-team
+    purpose: writes invoices
+    state: active
+    accounts:
+      - target: TARGET
+        role: billing_worker
+        credential:
+          kind: password
+STRATEGY          deliver_to:
+            file: secrets/billing.pw
+"#;
+
+fn strategy_policy(target: &str, strategy: &str) -> String {
+    STRATEGY_POLICY
+        .replace("TARGET", target)
+        .replace("STRATEGY", strategy)
+}
+
+#[test]
+fn dual_strategy_resolves_with_grace() {
+    let source = strategy_policy(
+        "cache",
+        "          strategy: dual\n          grace_period: 2s\n",
+    );
+    let policy = parse_policy(&source, &options()).expect("valid policy");
+    let account = &policy.identities[&enact_model::NhiId::new("billing-worker")].accounts[0];
+    let credential = account.credential.as_ref().expect("credential");
+    assert_eq!(
+        credential.strategy,
+        enact_model::RotationStrategy::Dual {
+            grace: enact_model::Duration::from_secs(2)
+        }
+    );
+
+    let default_grace = strategy_policy("cache", "          strategy: dual\n");
+    let policy = parse_policy(&default_grace, &options()).expect("valid policy");
+    let account = &policy.identities[&enact_model::NhiId::new("billing-worker")].accounts[0];
+    assert_eq!(
+        account.credential.as_ref().expect("credential").strategy,
+        enact_model::RotationStrategy::Dual {
+            grace: enact_model::Duration::from_secs(30)
+        }
+    );
+
+    let single = strategy_policy("pg-main", "");
+    let policy = parse_policy(&single, &options()).expect("valid policy");
+    let account = &policy.identities[&enact_model::NhiId::new("billing-worker")].accounts[0];
+    assert_eq!(
+        account.credential.as_ref().expect("credential").strategy,
+        enact_model::RotationStrategy::Single
+    );
+}
+
+#[test]
+fn dual_strategy_on_postgres_rejected() {
+    assert_errors(
+        &strategy_policy("pg-main", "          strategy: dual\n"),
+        r#"policy.yaml:25:11: error: a `postgres` account holds one credential at a time, so it cannot rotate with `strategy: dual`
+  help: use `strategy: single`; `dual` works on `openbao` and `redis`"#,
+    );
+}
+
+#[test]
+fn grace_without_dual_rejected() {
+    assert_errors(
+        &strategy_policy("cache", "          grace_period: 10s\n"),
+        r#"policy.yaml:25:11: error: `grace_period` applies only to `strategy: dual`
+  help: remove `grace_period`, or set `strategy: dual`"#,
+    );
+}

@@ -44,7 +44,8 @@ impl OpenBaoConnector {
             .await?;
         tracing::debug!(target = %self.target, account, login, "role written");
         if let Some(credential) = credential {
-            self.issue_secret_id(account, credential, now).await?;
+            self.issue_secret_id(account, credential, now, OtherSecretIds::Destroy)
+                .await?;
         }
         Ok(())
     }
@@ -136,16 +137,44 @@ impl OpenBaoConnector {
     ) -> Result<(), ConnectorError> {
         check_role_name(account)?;
         self.require_role(account).await?;
-        self.issue_secret_id(account, credential, now).await
+        self.issue_secret_id(account, credential, now, OtherSecretIds::Destroy)
+            .await
     }
 
-    /// Makes `credential` the role's only secret ID: registers it unless it already is, then
-    /// destroys every other secret ID of the role.
+    /// Registers `credential` beside the role's other secret IDs, for a dual rotation.
+    pub(crate) async fn add_credential_impl(
+        &self,
+        account: &str,
+        credential: &Secret,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        check_role_name(account)?;
+        self.require_role(account).await?;
+        self.issue_secret_id(account, credential, now, OtherSecretIds::Keep)
+            .await
+    }
+
+    /// Destroys every secret ID of the role except `keep`, which must be registered.
+    pub(crate) async fn retire_others_impl(
+        &self,
+        account: &str,
+        keep: &Secret,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        check_role_name(account)?;
+        self.require_role(account).await?;
+        self.issue_secret_id(account, keep, now, OtherSecretIds::DestroyKeepingExisting)
+            .await
+    }
+
+    /// Registers `credential` unless it already is (except with [`OtherSecretIds::DestroyKeepingExisting`], where
+    /// it must be), then destroys every other secret ID of the role unless `issue` keeps them.
     async fn issue_secret_id(
         &self,
         account: &str,
         credential: &Secret,
         now: Timestamp,
+        others: OtherSecretIds,
     ) -> Result<(), ConnectorError> {
         let path = role_path(&self.mount, account);
         // The value is sent to look it up and to register it; it travels only in request
@@ -170,6 +199,17 @@ impl OpenBaoConnector {
             .await?;
         let kept = match lookup.status {
             StatusCode::OK => accessor_of(&lookup.body, &lookup_path)?,
+            StatusCode::NO_CONTENT | StatusCode::NOT_FOUND
+                if others == OtherSecretIds::DestroyKeepingExisting =>
+            {
+                return Err(ConnectorError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "role `{account}` has no secret ID {} to keep",
+                        credential.fingerprint().short()
+                    ),
+                ));
+            }
             StatusCode::NO_CONTENT | StatusCode::NOT_FOUND => {
                 // OpenBao copies secret ID metadata into the metadata of every token issued
                 // with it, so it records only when enact set the value.
@@ -188,6 +228,9 @@ impl OpenBaoConnector {
             _ => return Err(status_error(&format!("`POST {lookup_path}`"), &lookup)),
         };
 
+        if others == OtherSecretIds::Keep {
+            return Ok(());
+        }
         let others: Vec<String> = self
             .api
             .list(&format!("{path}/secret-id"))
@@ -366,4 +409,15 @@ fn accessor_of(body: &Value, path: &str) -> Result<String, ConnectorError> {
                 format!("the response of `{path}` has no `secret_id_accessor`"),
             )
         })
+}
+
+/// What registering a secret ID does with the role's other secret IDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OtherSecretIds {
+    /// Register it and destroy the others: a single rotation.
+    Destroy,
+    /// Register it beside the others: the first half of a dual rotation.
+    Keep,
+    /// Require it registered already, and destroy the others: the end of a dual rotation.
+    DestroyKeepingExisting,
 }

@@ -320,6 +320,24 @@ impl Connector for OpenBaoConnector {
         self.set_credential_impl(account, credential, now).await
     }
 
+    async fn add_credential(
+        &self,
+        account: &str,
+        credential: &Secret,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        self.add_credential_impl(account, credential, now).await
+    }
+
+    async fn retire_other_credentials(
+        &self,
+        account: &str,
+        keep: &Secret,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        self.retire_others_impl(account, keep, now).await
+    }
+
     async fn set_login(&self, account: &str, enabled: bool) -> Result<(), ConnectorError> {
         self.set_login_impl(account, enabled).await
     }

@@ -165,6 +165,35 @@ impl RedisConnector {
         Ok(())
     }
 
+    /// Adds `credential` beside the user's passwords, for a dual rotation.
+    pub(crate) async fn add_credential_impl(
+        &self,
+        account: &str,
+        credential: &Secret,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        self.check_managed(account)?;
+        self.require_user(account).await?;
+        let mut args = password_args(credential)?;
+        // Without `resetpass`, `#hash` adds the password to the ones the user has.
+        args.retain(|arg| arg != "resetpass");
+        self.set_user(account, &args, "adding a password").await?;
+        self.record_set_time(account, now).await
+    }
+
+    /// Leaves `keep` as the user's only password, ending a dual rotation. It is the same
+    /// command as setting the password, so keeping a password the user lacks sets it.
+    pub(crate) async fn retire_others_impl(
+        &self,
+        account: &str,
+        keep: &Secret,
+    ) -> Result<(), ConnectorError> {
+        self.check_managed(account)?;
+        self.require_user(account).await?;
+        self.set_user(account, &password_args(keep)?, "retiring other passwords")
+            .await
+    }
+
     pub(crate) async fn set_login_impl(
         &self,
         account: &str,

@@ -10,12 +10,18 @@ use crate::kinds::{self, OPENBAO};
 use crate::values;
 use crate::yaml::Node;
 use enact_model::policy::CredentialKind;
-use enact_model::{CredentialPolicy, SinkRef, TargetId};
+use enact_model::{CredentialPolicy, RotationStrategy, SinkRef, TargetId};
 use std::collections::BTreeMap;
 
 /// The KV version 2 mount of a vault sink that does not set `mount`, which is the mount an
 /// OpenBao dev server enables.
 const DEFAULT_KV_MOUNT: &str = "secret";
+
+/// The target kinds whose accounts accept two credentials at once.
+const DUAL_KINDS: [&str; 2] = [OPENBAO, "redis"];
+
+/// How long dependents have to move to a new credential when the policy does not say.
+const DEFAULT_GRACE_SECS: i64 = 30;
 
 /// A checked `credential`, with the settings that have no place in [`CredentialPolicy`].
 pub(crate) struct CheckedCredential {
@@ -68,15 +74,71 @@ impl Cx<'_> {
         let sink = self
             .required(&fields, "deliver_to")
             .and_then(|value| self.sink(value, &fields, targets));
+        let strategy = self.strategy(&fields, kind);
 
         Some(CheckedCredential {
             policy: CredentialPolicy {
                 kind: credential_kind?,
                 max_age: max_age?,
                 sink: sink?,
+                strategy: strategy?,
             },
             max_uses: max_uses?,
         })
+    }
+
+    /// Reads `strategy` and `grace_period`. `dual` needs a target that accepts two credentials
+    /// at once; `grace_period` applies to `dual` only.
+    fn strategy(&mut self, fields: &Fields<'_>, kind: Option<&str>) -> Option<RotationStrategy> {
+        let word = match fields.get("strategy") {
+            Some(value) => self.choice(
+                value,
+                &fields.path_of("strategy"),
+                "rotation strategy",
+                &["single", "dual"],
+            )?,
+            None => "single",
+        };
+        let grace = match fields.entry("grace_period") {
+            None => Some(None),
+            Some((key, _)) if word != "dual" => {
+                self.error(
+                    key.loc,
+                    ErrorKind::Conflict,
+                    "`grace_period` applies only to `strategy: dual`".to_owned(),
+                    Some("remove `grace_period`, or set `strategy: dual`".to_owned()),
+                );
+                None
+            }
+            Some((_, value)) => self
+                .duration(value, &fields.path_of("grace_period"))
+                .map(Some),
+        };
+        if word != "dual" {
+            return grace.map(|_| RotationStrategy::Single);
+        }
+        if let Some(kind) = kind {
+            if !DUAL_KINDS.contains(&kind) {
+                let loc = fields.entry("strategy").map(|(key, _)| key.loc);
+                if let Some(loc) = loc {
+                    self.error(
+                        loc,
+                        ErrorKind::InvalidValue,
+                        format!(
+                            "{} `{kind}` account holds one credential at a time, so it cannot rotate with `strategy: dual`",
+                            kinds::article(kind)
+                        ),
+                        Some(format!(
+                            "use `strategy: single`; `dual` works on {}",
+                            DUAL_KINDS.map(|k| format!("`{k}`")).join(" and ")
+                        )),
+                    );
+                }
+                return None;
+            }
+        }
+        let grace = grace?.unwrap_or(enact_model::Duration::from_secs(DEFAULT_GRACE_SECS));
+        Some(RotationStrategy::Dual { grace })
     }
 
     /// Reads the credential kind and checks it against the target's kind (see
