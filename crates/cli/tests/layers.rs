@@ -1,7 +1,7 @@
 //! One identity across all four layers through the real `enact` binary: a PostgreSQL role
 //! whose password goes to OpenBao KV, an AppRole whose secret ID goes to a file, a Redis ACL
 //! user and an OpenLDAP service account. It is provisioned in one apply, then decommissioned
-//! while it holds a session on each layer that has sessions, and the test reads back from every
+//! while it has a session on each layer that has sessions, and the test reads back from every
 //! server that nothing of it is left. A second test makes one layer's deletion fail and checks
 //! that the offboarding summary says so.
 
@@ -42,7 +42,7 @@ struct Names {
     app: String,
     redis_user: String,
     ldap_uid: String,
-    /// The KV secret that holds the PostgreSQL password.
+    /// The KV secret that contains the PostgreSQL password.
     kv_path: String,
     /// The ACL policy that lets the AppRole's tokens read that secret.
     kv_reader: String,
@@ -201,8 +201,8 @@ impl LayerTest {
 }
 
 /// Returns the SQLSTATE of a failed PostgreSQL login, or the error text when it has none.
-async fn pg_login_error(t: &LayerTest, role: &str, password: &str) -> String {
-    match t.bw.pg.client_as(role, password).await {
+async fn pg_login_error(test: &LayerTest, role: &str, password: &str) -> String {
+    match test.bw.pg.client_as(role, password).await {
         Ok(_) => panic!("`{role}` can still log in"),
         Err(error) => error
             .code()
@@ -243,13 +243,13 @@ fn offboarded(summary: &Value) -> Vec<(String, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn decommission_clears_every_layer() {
-    let t = LayerTest::new();
-    let bw = &t.bw;
-    let names = t.prepare().await;
-    t.write(&names, "active", "");
-    t.provision(&names).await;
+    let test = LayerTest::new();
+    let bw = &test.bw;
+    let names = test.prepare().await;
+    test.write(&names, "active", "");
+    test.provision(&names).await;
 
-    // The identity works on every layer and holds a session on each that has sessions.
+    // The identity works on every layer and has a session open on each that has sessions.
     let pg_password = bw
         .bao
         .kv_value("secret", &names.kv_path, None)
@@ -268,13 +268,13 @@ async fn decommission_clears_every_layer() {
         "the AppRole token cannot read its secret: {status}"
     );
     let redis_password = bw.sink_value("svc-redis");
-    let mut redis_session = t.redis.session(&names.redis_user, &redis_password).await;
+    let mut redis_session = test.redis.session(&names.redis_user, &redis_password).await;
     assert!(redis_session.is_open().await);
     let ldap_password = bw.sink_value("svc-ldap");
-    let ldap_dn = t.ldap.account_dn(&names.ldap_uid);
-    assert_eq!(t.ldap.bind_code(&ldap_dn, &ldap_password).await, 0);
+    let ldap_dn = test.ldap.account_dn(&names.ldap_uid);
+    assert_eq!(test.ldap.bind_code(&ldap_dn, &ldap_password).await, 0);
 
-    t.write(&names, "decommissioned", "");
+    test.write(&names, "decommissioned", "");
     let (code, plan) = bw.plan_json().await;
     assert_eq!(code, 2);
     let mut planned = plan_actions(&plan);
@@ -318,7 +318,7 @@ async fn decommission_clears_every_layer() {
         "the role still exists"
     );
     assert_eq!(
-        pg_login_error(&t, &names.pg_role, &pg_password).await,
+        pg_login_error(&test, &names.pg_role, &pg_password).await,
         SqlState::INVALID_PASSWORD.code()
     );
     assert!(
@@ -342,8 +342,8 @@ async fn decommission_clears_every_layer() {
         "the KV secret with the PostgreSQL password still exists"
     );
     // Redis: the user is gone, AUTH fails and the held connection is closed.
-    assert_eq!(t.redis.user(&names.redis_user).await, None);
-    let reply = t
+    assert_eq!(test.redis.user(&names.redis_user).await, None);
+    let reply = test
         .redis
         .auth(&names.redis_user, &redis_password)
         .await
@@ -354,12 +354,12 @@ async fn decommission_clears_every_layer() {
         "the held Redis connection still works"
     );
     // LDAP: the entry is gone, a bind fails and no group names it.
-    assert_eq!(t.ldap.entry(&ldap_dn, &["uid"]).await, None);
+    assert_eq!(test.ldap.entry(&ldap_dn, &["uid"]).await, None);
     assert_eq!(
-        t.ldap.bind_code(&ldap_dn, &ldap_password).await,
+        test.ldap.bind_code(&ldap_dn, &ldap_password).await,
         INVALID_CREDENTIALS
     );
-    assert!(!t.ldap.members(&names.group).await.contains(&ldap_dn));
+    assert!(!test.ldap.members(&names.group).await.contains(&ldap_dn));
     // Every sink file is gone, with its staged and previous copies.
     let left: Vec<String> = std::fs::read_dir(bw.path("secrets"))
         .map(|entries| {
@@ -388,12 +388,12 @@ async fn decommission_clears_every_layer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_layer_leaves_offboarding_incomplete() {
-    let t = LayerTest::new();
-    let bw = &t.bw;
-    let names = t.prepare().await;
+    let test = LayerTest::new();
+    let bw = &test.bw;
+    let names = test.prepare().await;
     let refuse = "owned_objects: refuse\n";
-    t.write(&names, "active", refuse);
-    t.provision(&names).await;
+    test.write(&names, "active", refuse);
+    test.provision(&names).await;
 
     // The PostgreSQL role comes to own a table, so its deletion is refused.
     bw.create_schema().await;
@@ -407,7 +407,7 @@ async fn failed_layer_leaves_offboarding_incomplete() {
         .await
         .expect("hand the table to the role");
 
-    t.write(&names, "decommissioned", refuse);
+    test.write(&names, "decommissioned", refuse);
     let applied = bw.enact(&["apply", "--allow-destructive"]).await;
     applied.expect_code(3);
     let summary = applied
@@ -438,12 +438,12 @@ async fn failed_layer_leaves_offboarding_incomplete() {
         );
     }
 
-    // The other three layers are gone; the role is left, unable to log in.
+    // The other three layers are gone. The role is left, unable to log in.
     assert!(bw.bao.role(&names.app).await.is_none());
-    assert_eq!(t.redis.user(&names.redis_user).await, None);
+    assert_eq!(test.redis.user(&names.redis_user).await, None);
     assert_eq!(
-        t.ldap
-            .entry(&t.ldap.account_dn(&names.ldap_uid), &["uid"])
+        test.ldap
+            .entry(&test.ldap.account_dn(&names.ldap_uid), &["uid"])
             .await,
         None
     );
@@ -489,4 +489,42 @@ async fn failed_layer_leaves_offboarding_incomplete() {
         .unwrap_or("")
         .to_string();
     assert!(reason.contains("owns"), "{summary}");
+}
+
+/// Defect: an account that vanished behind enact's back (a Redis restart loses every user, a
+/// role dropped by hand) gets no delete action when its identity is decommissioned, so its
+/// sinks are never purged. The file and the KV secret keep the last password, and the
+/// Offboarding section still reports the identity complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vanished_account_sinks_are_purged() {
+    let test = LayerTest::new();
+    let bw = &test.bw;
+    let names = test.prepare().await;
+    test.write(&names, "active", "");
+    test.provision(&names).await;
+
+    // The Redis user and the PostgreSQL role disappear by other means.
+    let _: i64 = test.redis.run(&["ACL", "DELUSER", &names.redis_user]).await;
+    bw.superuser()
+        .await
+        .batch_execute(&format!("DROP ROLE {}", ident(&names.pg_role)))
+        .await
+        .expect("drop the role by hand");
+
+    test.write(&names, "decommissioned", "");
+    let applied = bw
+        .enact(&["apply", "--allow-destructive", "-o", "json"])
+        .await;
+    applied.expect_code(0);
+    let summary = offboarding(&applied);
+    assert_eq!(summary["complete"], true, "{summary}");
+    assert!(
+        !bw.sink("svc-redis").exists(),
+        "the offboarding is reported complete, but the Redis password is still in its sink file"
+    );
+    assert_eq!(
+        bw.bao.kv_metadata("secret", &names.kv_path).await,
+        None,
+        "the offboarding is reported complete, but KV still holds the PostgreSQL password"
+    );
 }

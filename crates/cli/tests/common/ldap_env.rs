@@ -200,6 +200,20 @@ impl LdapEnv {
         .unwrap_or_else(|e| panic!("setting the password of `{dn}` failed: {e}"));
     }
 
+    /// Adds `password` as one more `userPassword` value of `dn` as the rootdn, behind enact's
+    /// back. The server hashes it, because slapd runs with `ppolicy_hash_cleartext`.
+    pub async fn add_password(&self, dn: &str, password: &str) {
+        self.root()
+            .await
+            .modify(
+                dn,
+                vec![Mod::Add("userPassword", HashSet::from([password]))],
+            )
+            .await
+            .and_then(LdapResult::success)
+            .unwrap_or_else(|e| panic!("adding a password to `{dn}` failed: {e}"));
+    }
+
     /// Adds `member` to the group `group` as the rootdn, behind enact's back.
     pub async fn add_member(&self, group: &str, member: &str) {
         self.root()
@@ -210,7 +224,8 @@ impl LdapEnv {
             .unwrap_or_else(|e| panic!("adding `{member}` to `{group}` failed: {e}"));
     }
 
-    /// Reads `attributes` of the entry `dn` as the rootdn; `None` when it does not exist.
+    /// Reads `attributes` of the entry `dn` as the rootdn, or returns `None` when it does not
+    /// exist.
     pub async fn entry(
         &self,
         dn: &str,

@@ -21,7 +21,7 @@ pub struct RedisEnv {
     /// enact's admin ACL user, `enact-admin`.
     pub admin_user: String,
     pub admin_password: String,
-    /// The password of `default`, which may do anything; tests use it for setup and checks.
+    /// The password of `default`, which may do anything. Tests use it for setup and checks.
     pub default_password: String,
     /// The server log.
     pub log: PathBuf,
@@ -148,13 +148,15 @@ impl RedisEnv {
         for arg in &args[1..] {
             command.arg(*arg);
         }
+        // The message names the command only, because later arguments can be passwords.
+        let name = args[0..2.min(args.len())].join(" ");
         command
             .query_async(&mut connection)
             .await
-            .unwrap_or_else(|e| panic!("`{}` failed: {e}", args[0..2.min(args.len())].join(" ")))
+            .unwrap_or_else(|e| panic!("`{name}` failed: {e}"))
     }
 
-    /// Reads a user with `ACL GETUSER`; `None` when it does not exist.
+    /// Reads a user with `ACL GETUSER`, or returns `None` when it does not exist.
     pub async fn user(&self, name: &str) -> Option<AclUser> {
         let reply: redis::Value = self.run(&["ACL", "GETUSER", name]).await;
         if matches!(reply, redis::Value::Nil) {
