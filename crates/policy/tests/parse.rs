@@ -2152,7 +2152,7 @@ fn all_kinds_policy_resolves_to_model() {
         "-flushdb",
         "+config|get",
         "~billing:*",
-        "%RW~Billing:Tmp:*",
+        "~Billing:Tmp:*",
         "&billing-events",
     ]
     .into_iter()
@@ -2189,7 +2189,7 @@ fn all_kinds_policy_resolves_to_model() {
     assert_eq!(ldap.name, "billing-worker");
     let groups: BTreeSet<Entitlement> = [
         "cn=billing,ou=groups,dc=enact,dc=test",
-        r"cn=Billing Readers\, EU,ou=groups,dc=enact,dc=test",
+        r"cn=billing readers\, eu,ou=groups,dc=enact,dc=test",
     ]
     .into_iter()
     .map(|group| Entitlement::Membership {

@@ -64,7 +64,12 @@ impl AccountEntry {
             login_enabled: self.locked.is_empty(),
             entitlements: groups
                 .into_iter()
-                .map(|group| Entitlement::Membership { group })
+                // DNs compare without case (the attribute types and the `cn`, `ou` and `dc`
+                // values of these entries all match case-insensitively), so a membership is
+                // reported in normalized form, as the policy parser writes it too.
+                .map(|group| Entitlement::Membership {
+                    group: crate::dn::normalize(&group),
+                })
                 .collect(),
             credential_set_at: self.changed_at,
             // A simple bind leaves no session that the server lists per account.

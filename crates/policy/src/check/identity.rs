@@ -348,6 +348,13 @@ impl Cx<'_> {
                         return None;
                     }
                 }
+                // LDAP compares these DNs without case, and the connector reports memberships
+                // in lower case, so the declared DN is lowered to match.
+                let group = if kind == Some(crate::kinds::LDAP) {
+                    group.to_lowercase()
+                } else {
+                    group
+                };
                 Some(Entitlement::Membership { group })
             }
             EntitlementForm::Privilege => self.privilege_entitlement(&fields),

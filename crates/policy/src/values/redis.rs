@@ -86,7 +86,15 @@ pub(crate) fn acl_rule(text: &str) -> Result<String, Problem> {
                     "write `%R~` for read, `%W~` for write or `%RW~` for both",
                 ));
             }
-            pattern(text, keys, "key").map(|()| text.to_owned())
+            // Redis prints a read-write key pattern as `~pattern`, so that is how it is kept;
+            // otherwise the read-back would never equal the declared rule.
+            pattern(text, keys, "key").map(|()| {
+                if permissions == "RW" {
+                    format!("~{keys}")
+                } else {
+                    text.to_owned()
+                }
+            })
         }
         '(' => Err(Problem::new(
             format!("acl rule `{text}` is a selector"),
@@ -205,7 +213,7 @@ mod tests {
             ("~billing:*", "~billing:*"),
             ("%R~Billing:*", "%R~Billing:*"),
             ("%W~out:*", "%W~out:*"),
-            ("%RW~tmp:?", "%RW~tmp:?"),
+            ("%RW~tmp:?", "~tmp:?"),
             ("&billing-events", "&billing-events"),
             ("-@all", "-@all"),
         ] {
