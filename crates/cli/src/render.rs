@@ -16,7 +16,8 @@ fn sign(kind: &ActionKind) -> char {
         ActionKind::Revoke { .. }
         | ActionKind::EndSessions { .. }
         | ActionKind::DisableLogin
-        | ActionKind::DeleteAccount { .. } => '-',
+        | ActionKind::DeleteAccount { .. }
+        | ActionKind::PurgeCredential { .. } => '-',
     }
 }
 
@@ -207,7 +208,10 @@ pub fn offboarding(policy: &Policy, plan: &Plan, results: &[&ActionResult]) -> V
             let result = results.iter().find(|r| {
                 r.action.target == account.target
                     && r.action.account == account.name
-                    && matches!(r.action.kind, ActionKind::DeleteAccount { .. })
+                    && matches!(
+                        r.action.kind,
+                        ActionKind::DeleteAccount { .. } | ActionKind::PurgeCredential { .. }
+                    )
             });
             let (state, reason) = match result {
                 Some(r) if r.status == ActionStatus::Verified => ("removed", None),

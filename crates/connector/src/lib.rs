@@ -16,7 +16,7 @@
 use async_trait::async_trait;
 use enact_model::{
     Entitlement, Fingerprint, FingerprintKey, ObservedAccount, ObservedSession, OwnedObjects,
-    Secret, SessionSelector, TargetId, TargetObservation, Timestamp,
+    Secret, SessionSelector, SinkRef, TargetId, TargetObservation, Timestamp,
 };
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -291,4 +291,10 @@ pub trait Sink: Send + Sync {
 
     /// Where the sink keeps its values, for messages.
     fn describe(&self) -> String;
+}
+
+/// Opens the sink a [`SinkRef`] names.
+pub trait SinkResolver: Send + Sync {
+    /// The sink for `sink`.
+    fn open(&self, sink: &SinkRef) -> Result<Box<dyn Sink>, ConnectorError>;
 }

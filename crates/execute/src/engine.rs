@@ -244,6 +244,7 @@ impl Executor {
             ActionKind::CreateAccount { sink, .. } => sink.clone(),
             ActionKind::RotateCredential { sink, .. } => Some(sink.clone()),
             ActionKind::DeleteAccount { purge, .. } => purge.clone(),
+            ActionKind::PurgeCredential { sink } => Some(sink.clone()),
             _ => self
                 .policy
                 .accounts_on(&action.target)

@@ -19,9 +19,9 @@ pub use journal::{
 };
 pub use steps::{steps_of, Step, StepState};
 
-use enact_connector::{ConnectorError, Sink};
+pub use enact_connector::SinkResolver;
 use enact_evidence::ActionRecord;
-use enact_model::{Action, FingerprintKey, Secret, SinkRef};
+use enact_model::{Action, FingerprintKey, Secret};
 use rand::distributions::Alphanumeric;
 use rand::rngs::OsRng;
 use rand::Rng;
@@ -45,12 +45,6 @@ impl SecretGenerator for OsSecretGenerator {
             .collect();
         Secret::new(value, key)
     }
-}
-
-/// Opens the sink a [`SinkRef`] names.
-pub trait SinkResolver: Send + Sync {
-    /// The sink for `sink`.
-    fn open(&self, sink: &SinkRef) -> Result<Box<dyn Sink>, ConnectorError>;
 }
 
 /// Where the executor writes one evidence record per judged or failed action.

@@ -132,6 +132,7 @@ pub fn steps_of(action: &Action) -> Vec<Step> {
             steps
         }
         ActionKind::EndSessions { .. } => vec![Step::EndSessions],
+        ActionKind::PurgeCredential { .. } => vec![Step::PurgeSink],
         ActionKind::DisableLogin => vec![Step::DisableLogin, Step::EndSessions],
         ActionKind::EnableLogin => vec![Step::EnableLogin],
         ActionKind::DeleteAccount { purge, .. } => {

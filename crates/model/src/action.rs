@@ -67,6 +67,11 @@ pub enum ActionKind {
     },
     DisableLogin,
     EnableLogin,
+    /// Remove every value of a credential from its sink, for an account that no longer
+    /// exists but whose credential is still held.
+    PurgeCredential {
+        sink: SinkRef,
+    },
     /// Delete the account, and remove its credential from `purge` when one is declared.
     DeleteAccount {
         owned_objects: OwnedObjects,
@@ -83,7 +88,10 @@ impl ActionKind {
     pub fn is_destructive(&self) -> bool {
         matches!(
             self,
-            ActionKind::Revoke { .. } | ActionKind::DisableLogin | ActionKind::DeleteAccount { .. }
+            ActionKind::Revoke { .. }
+                | ActionKind::DisableLogin
+                | ActionKind::DeleteAccount { .. }
+                | ActionKind::PurgeCredential { .. }
         )
     }
 
@@ -99,6 +107,7 @@ impl ActionKind {
             ActionKind::DisableLogin => "disable",
             ActionKind::EnableLogin => "enable",
             ActionKind::DeleteAccount { .. } => "delete",
+            ActionKind::PurgeCredential { .. } => "purge",
         }
     }
 }
@@ -139,6 +148,7 @@ impl fmt::Display for ActionKind {
             }
             ActionKind::EndSessions { selector } => write!(f, "end sessions {selector}"),
             ActionKind::DisableLogin => write!(f, "disable login, end all sessions"),
+            ActionKind::PurgeCredential { sink } => write!(f, "purge the credential from {sink}"),
             ActionKind::EnableLogin => write!(f, "enable login"),
             ActionKind::DeleteAccount {
                 owned_objects,

@@ -17,7 +17,7 @@ pub mod verdict;
 
 pub use action::{Action, ActionKind, Plan, SessionSelector, UnmanagedFinding};
 pub use ids::{ActionId, NhiId, PlanId, TargetId};
-pub use observed::{Observation, ObservedAccount, ObservedSession, TargetObservation};
+pub use observed::{Observation, ObservedAccount, ObservedSession, SinkState, TargetObservation};
 pub use policy::{
     Account, CredentialPolicy, Entitlement, Identity, LifecycleState, ObjectRef, OwnedObjects,
     Policy, RotationStrategy, SessionPolicy, SinkRef, Target, UnmanagedAction, UnmanagedPolicy,

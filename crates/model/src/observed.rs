@@ -12,6 +12,26 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Observation {
     pub observed_at: Timestamp,
     pub targets: BTreeMap<TargetId, TargetObservation>,
+    /// What each credential sink the policy names holds, by the sink's display form
+    /// ([`crate::SinkRef`]'s `Display`). A sink that could not be read is absent.
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkState>,
+}
+
+/// What one credential sink holds.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SinkState {
+    /// It holds a current value.
+    pub current: bool,
+    /// It holds any value: current, staged or previous.
+    pub any: bool,
+}
+
+impl Observation {
+    /// The observed state of `sink`, when it was read.
+    pub fn sink(&self, sink: &crate::SinkRef) -> Option<SinkState> {
+        self.sinks.get(&sink.to_string()).copied()
+    }
 }
 
 impl Observation {

@@ -4,11 +4,11 @@
 //! runs. Targets are read concurrently, and a target that cannot be read fails the whole
 //! observation, because a plan made from a partial view could revoke what it did not see.
 
-use enact_connector::{Connector, ConnectorError};
-use enact_model::{Observation, Policy, TargetId, Timestamp};
+use enact_connector::{Connector, ConnectorError, SinkResolver};
+use enact_model::{FingerprintKey, Observation, Policy, SinkState, TargetId, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tracing::info;
+use tracing::{info, warn};
 
 /// A target that could not be observed.
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +28,14 @@ pub enum ObserveError {
     Interrupted { target: TargetId },
 }
 
-/// Reads every target in `policy` through its connector, concurrently, and stamps the result
-/// with `now`.
+/// Reads every target in `policy` through its connector, concurrently, and what each credential
+/// sink the policy names holds, and stamps the result with `now`. A sink that cannot be read is
+/// left out of the observation, so no plan relies on it, and the failure is logged.
 pub async fn observe(
     policy: &Policy,
     connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
+    sinks: &dyn SinkResolver,
+    key: &FingerprintKey,
     now: Timestamp,
 ) -> Result<Observation, ObserveError> {
     let mut tasks = Vec::new();
@@ -69,8 +72,40 @@ pub async fn observe(
         info!(target = %target, accounts = observed.accounts.len(), "observed target");
         targets.insert(target, observed);
     }
+    let mut sink_states = BTreeMap::new();
+    for identity in policy.identities.values() {
+        for account in &identity.accounts {
+            let Some(credential) = &account.credential else {
+                continue;
+            };
+            let name = credential.sink.to_string();
+            if sink_states.contains_key(&name) {
+                continue;
+            }
+            match read_sink(sinks, &credential.sink, key).await {
+                Ok(state) => {
+                    sink_states.insert(name, state);
+                }
+                Err(error) => {
+                    warn!(sink = %name, %error, "could not read a credential sink; plans ignore it")
+                }
+            }
+        }
+    }
     Ok(Observation {
         observed_at: now,
         targets,
+        sinks: sink_states,
     })
+}
+
+async fn read_sink(
+    sinks: &dyn SinkResolver,
+    sink: &enact_model::SinkRef,
+    key: &FingerprintKey,
+) -> Result<SinkState, ConnectorError> {
+    let sink = sinks.open(sink)?;
+    let current = sink.read_current(key).await?.is_some();
+    let any = current || !sink.held_fingerprints(key).await?.is_empty();
+    Ok(SinkState { current, any })
 }

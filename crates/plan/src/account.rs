@@ -2,7 +2,7 @@
 
 use enact_model::{
     Account, Action, ActionId, ActionKind, Identity, LifecycleState, ObservedAccount,
-    SessionSelector, Timestamp,
+    SessionSelector, SinkState, Timestamp,
 };
 use std::collections::BTreeSet;
 use tracing::debug;
@@ -48,6 +48,7 @@ pub fn plan_account(
     identity: &Identity,
     account: &Account,
     found: Option<&ObservedAccount>,
+    sink: Option<SinkState>,
     now: Timestamp,
 ) -> Vec<Action> {
     let mut builder = Builder {
@@ -58,7 +59,23 @@ pub fn plan_account(
     };
 
     match (identity.state, found) {
-        (LifecycleState::Decommissioned, None) => {}
+        (LifecycleState::Decommissioned, None) => {
+            // The account is gone, but its credential may still sit in its sink, for example
+            // after a Redis restart lost the user.
+            if let (Some(credential), Some(state)) = (&account.credential, sink) {
+                if state.any {
+                    builder.push(
+                        ActionKind::PurgeCredential {
+                            sink: credential.sink.clone(),
+                        },
+                        format!(
+                            "identity `{}` is decommissioned and its account is gone, but {} still holds its credential",
+                            identity.id, credential.sink
+                        ),
+                    );
+                }
+            }
+        }
         (LifecycleState::Decommissioned, Some(_)) => {
             builder.push(
                 ActionKind::DeleteAccount {
@@ -95,7 +112,7 @@ pub fn plan_account(
             plan_settings(&mut builder, observed);
             plan_entitlements(&mut builder, &observed.entitlements);
             if state == LifecycleState::Active {
-                plan_credential(&mut builder, observed, now);
+                plan_credential(&mut builder, observed, sink, now);
                 plan_sessions(&mut builder, observed, now);
             } else if observed.login_enabled {
                 builder.push(
@@ -166,11 +183,20 @@ fn plan_entitlements(builder: &mut Builder<'_>, present: &BTreeSet<enact_model::
     }
 }
 
-fn plan_credential(builder: &mut Builder<'_>, observed: &ObservedAccount, now: Timestamp) {
+fn plan_credential(
+    builder: &mut Builder<'_>,
+    observed: &ObservedAccount,
+    sink: Option<SinkState>,
+    now: Timestamp,
+) {
     let Some(credential) = &builder.account.credential else {
         return;
     };
     let reason = match (observed.credential_set_at, credential.max_age) {
+        _ if sink.is_some_and(|state| !state.current) => Some(format!(
+            "{} holds no credential, so its dependents have none to use",
+            credential.sink
+        )),
         _ if observed.extra_credentials > 0 => Some(format!(
             "{} credential(s) exist beyond the one enact manages",
             observed.extra_credentials

@@ -54,7 +54,11 @@ pub fn plan(policy: &Policy, observation: &Observation) -> Result<Plan, PlanErro
         declared.sort_by(|a, b| (&a.0.id, &a.1.name).cmp(&(&b.0.id, &b.1.name)));
         for (identity, account) in declared {
             let found = observed.accounts.get(&account.name);
-            actions.extend(plan_account(identity, account, found, now));
+            let sink = account
+                .credential
+                .as_ref()
+                .and_then(|credential| observation.sink(&credential.sink));
+            actions.extend(plan_account(identity, account, found, sink, now));
         }
 
         let (unmanaged_actions, unmanaged_findings) =

@@ -109,6 +109,7 @@ fn observation(accounts: Vec<ObservedAccount>) -> Observation {
     let target = TargetId::new("pg");
     Observation {
         observed_at: NOW,
+        sinks: BTreeMap::new(),
         targets: BTreeMap::from([(
             target.clone(),
             TargetObservation {
@@ -264,6 +265,7 @@ fn missing_target_observation_is_an_error() {
     let policy = policy(vec![], UnmanagedAction::Report);
     let empty = Observation {
         observed_at: NOW,
+        sinks: BTreeMap::new(),
         targets: BTreeMap::new(),
     };
     assert_eq!(
@@ -338,6 +340,7 @@ fn simulate(state: &mut BTreeMap<String, ObservedAccount>, action: &Action) {
         ActionKind::DeleteAccount { .. } => {
             state.remove(&name);
         }
+        ActionKind::PurgeCredential { .. } => {}
     }
 }
 
@@ -438,6 +441,7 @@ proptest! {
         }
         let after = Observation {
             observed_at: NOW,
+            sinks: BTreeMap::new(),
             targets: BTreeMap::from([(
                 target.clone(),
                 TargetObservation { target, observed_at: NOW, accounts: state },
@@ -507,4 +511,49 @@ fn digest_ignores_out_of_scope_accounts() {
         observed("keep_me", true, &[], Some(1)),
     ]);
     assert_eq!(digest(&disabling, &base), digest(&disabling, &ignored));
+}
+
+fn with_sink(mut observation: Observation, name: &str, current: bool, any: bool) -> Observation {
+    let sink = SinkRef::File {
+        path: format!("/tmp/{name}.pw").into(),
+    };
+    observation
+        .sinks
+        .insert(sink.to_string(), enact_model::SinkState { current, any });
+    observation
+}
+
+#[test]
+fn empty_sink_is_refilled_by_rotation() {
+    let policy = policy(
+        vec![("app", LifecycleState::Active, account("app", &[]))],
+        UnmanagedAction::Report,
+    );
+    let found = observation(vec![observed("app", true, &[], Some(1))]);
+    let lost = with_sink(found.clone(), "app", false, false);
+    let kept = with_sink(found, "app", true, true);
+
+    let plan_lost = plan(&policy, &lost).expect("plan");
+    assert_eq!(verbs(&plan_lost), vec!["rotate app"]);
+    assert!(
+        plan_lost.actions[0].reason.contains("holds no credential"),
+        "{}",
+        plan_lost.actions[0].reason
+    );
+    assert!(plan(&policy, &kept).expect("plan").actions.is_empty());
+}
+
+#[test]
+fn gone_account_sink_is_purged() {
+    let policy = policy(
+        vec![("gone", LifecycleState::Decommissioned, account("gone", &[]))],
+        UnmanagedAction::Report,
+    );
+    let holding = with_sink(observation(vec![]), "gone", true, true);
+    let empty = with_sink(observation(vec![]), "gone", false, false);
+
+    let plan_holding = plan(&policy, &holding).expect("plan");
+    assert_eq!(verbs(&plan_holding), vec!["purge gone"]);
+    assert!(plan_holding.actions[0].kind.is_destructive());
+    assert!(plan(&policy, &empty).expect("plan").actions.is_empty());
 }

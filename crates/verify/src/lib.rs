@@ -101,6 +101,9 @@ pub async fn probe_action(action: &Action, ctx: &VerifyContext<'_>) -> Vec<Probe
                 probes.push(runner.current_login_accepted(account).await);
             }
         }
+        ActionKind::PurgeCredential { .. } => {
+            probes.push(runner.sink_empty().await);
+        }
         ActionKind::DeleteAccount { purge, .. } => {
             probes.push(runner.account_absent(account).await);
             probes.push(runner.no_sessions(account, &SessionSelector::All).await);

@@ -117,8 +117,12 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     }
 
     let plan = match &args.plan_file {
-        Some(path) => plan::load_fresh(path, &policy, &connectors).await?,
-        None => plan::observe_and_plan(&policy, &connectors).await?.1,
+        Some(path) => plan::load_fresh(path, &policy, &connectors, &executor.key).await?,
+        None => {
+            plan::observe_and_plan(&policy, &connectors, &executor.key)
+                .await?
+                .1
+        }
     };
     if text {
         out!("{}", render::plan_text(&policy, &plan));

@@ -2,11 +2,11 @@
 
 use crate::args::{GlobalArgs, OutputFormat, PlanArgs};
 use crate::commands::exit;
-use crate::context::{self, State};
+use crate::context::{self, Sinks, State};
 use crate::render;
 use anyhow::{anyhow, bail, Context as _, Result};
 use enact_connector::Connector;
-use enact_model::{Clock, Observation, Plan, Policy, SystemClock, TargetId};
+use enact_model::{Clock, FingerprintKey, Observation, Plan, Policy, SystemClock, TargetId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,8 +26,11 @@ pub struct SavedPlan {
 pub async fn observe_and_plan(
     policy: &Policy,
     connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
+    key: &FingerprintKey,
 ) -> Result<(Observation, Plan)> {
-    let observation = enact_observe::observe(policy, connectors, SystemClock.now()).await?;
+    let sinks = Sinks::new(policy, key)?;
+    let observation =
+        enact_observe::observe(policy, connectors, &sinks, key, SystemClock.now()).await?;
     let plan = enact_plan::plan(policy, &observation)?;
     Ok((observation, plan))
 }
@@ -37,7 +40,7 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
     let policy = context::load_policy(&global.policy)?;
     let state = State::open(&global.state_dir)?;
     let connectors = context::connectors(&policy, state.keys.fingerprint_key())?;
-    let (_, plan) = observe_and_plan(&policy, &connectors).await?;
+    let (_, plan) = observe_and_plan(&policy, &connectors, state.keys.fingerprint_key()).await?;
 
     if let Some(path) = &args.out {
         save(path, &plan)?;
@@ -85,6 +88,7 @@ pub async fn load_fresh(
     path: &Path,
     policy: &Policy,
     connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
+    key: &FingerprintKey,
 ) -> Result<Plan> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow!("failed to read the plan file `{}`: {e}", path.display()))?;
@@ -109,7 +113,7 @@ pub async fn load_fresh(
             path.display()
         );
     }
-    let (_, fresh) = observe_and_plan(policy, connectors).await?;
+    let (_, fresh) = observe_and_plan(policy, connectors, key).await?;
     if fresh.observation_digest != plan.observation_digest {
         bail!("stale plan: the observed state changed since `{}` was made; run `enact plan --out {}` again", path.display(), path.display());
     }

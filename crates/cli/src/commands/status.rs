@@ -14,7 +14,8 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
     let policy = context::load_policy(&global.policy)?;
     let state = State::open(&global.state_dir)?;
     let connectors = context::connectors(&policy, state.keys.fingerprint_key())?;
-    let (observation, plan) = plan::observe_and_plan(&policy, &connectors).await?;
+    let (observation, plan) =
+        plan::observe_and_plan(&policy, &connectors, state.keys.fingerprint_key()).await?;
     let store = SqliteStore::open(&state.database())?;
     let last: BTreeMap<(String, String), _> = store
         .last_verified()?
