@@ -8,7 +8,8 @@
 mod account;
 mod unmanaged;
 
-use enact_model::{Action, Observation, Plan, Policy, UnmanagedFinding};
+use enact_model::{Action, Observation, Plan, Policy, TargetId, UnmanagedFinding};
+use std::collections::HashSet;
 use std::fmt;
 
 pub use account::plan_account;
@@ -67,8 +68,16 @@ pub fn plan(policy: &Policy, observation: &Observation) -> Result<Plan, PlanErro
         findings.extend(unmanaged_findings);
     }
 
-    let observation_digest =
-        observation.durable_digest_where(|target, account| in_scope(policy, target, account));
+    // Every declared (target, account) pair, so the scope check below is a lookup rather than
+    // a scan of the policy for each observed account.
+    let declared: HashSet<(&TargetId, &str)> = policy
+        .identities
+        .values()
+        .flat_map(|identity| identity.accounts.iter())
+        .map(|account| (&account.target, account.name.as_str()))
+        .collect();
+    let observation_digest = observation
+        .durable_digest_where(|target, account| in_scope(policy, &declared, target, account));
     let id = Plan::compute_id(&policy.digest, &observation_digest, &actions);
     Ok(Plan {
         id,
@@ -83,11 +92,13 @@ pub fn plan(policy: &Policy, observation: &Observation) -> Result<Plan, PlanErro
 /// Whether an observed account can change a plan: it is declared, or it is undeclared on a
 /// target that disables unmanaged accounts and no ignore pattern matches it. Reported-only and
 /// ignored accounts never lead to an action, so they do not make a saved plan stale.
-fn in_scope(policy: &Policy, target: &enact_model::TargetId, account: &str) -> bool {
-    if policy
-        .accounts_on(target)
-        .any(|(_, declared)| declared.name == account)
-    {
+fn in_scope(
+    policy: &Policy,
+    declared: &HashSet<(&TargetId, &str)>,
+    target: &TargetId,
+    account: &str,
+) -> bool {
+    if declared.contains(&(target, account)) {
         return true;
     }
     policy.targets.get(target).is_some_and(|t| {
