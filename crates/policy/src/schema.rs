@@ -262,9 +262,10 @@ struct Credential {
     max_age: Option<String>,
     /// How many logins a secret ID allows, with 0 for no limit. Only for `openbao`.
     max_uses: Option<u32>,
-    /// How a rotation replaces the credential: `single` (default) replaces it at once, and
-    /// `dual` adds the new one beside the old, waits `grace_period`, then retires the old one.
-    /// `dual` is only for `openbao` and `redis`.
+    /// How a rotation replaces the credential: `single` replaces it at once, and `dual` adds
+    /// the new one beside the old, waits `grace_period`, then retires the old one. `dual` is
+    /// only for `openbao` and `redis`, and the default for `redis`; `single` is the default
+    /// for the other kinds.
     strategy: Option<Strategy>,
     /// With `dual`, how long dependents have to move to the new credential before the old one
     /// is retired. Default `30s`.

@@ -2905,6 +2905,16 @@ fn dual_strategy_resolves_with_grace() {
         }
     );
 
+    let redis_default = strategy_policy("cache", "");
+    let policy = parse_policy(&redis_default, &options()).expect("valid policy");
+    let account = &policy.identities[&enact_model::NhiId::new("billing-worker")].accounts[0];
+    assert_eq!(
+        account.credential.as_ref().expect("credential").strategy,
+        enact_model::RotationStrategy::Dual {
+            grace: enact_model::Duration::from_secs(30)
+        }
+    );
+
     let single = strategy_policy("pg-main", "");
     let policy = parse_policy(&single, &options()).expect("valid policy");
     let account = &policy.identities[&enact_model::NhiId::new("billing-worker")].accounts[0];
@@ -2926,7 +2936,7 @@ fn dual_strategy_on_postgres_rejected() {
 #[test]
 fn grace_without_dual_rejected() {
     assert_errors(
-        &strategy_policy("cache", "          grace_period: 10s\n"),
+        &strategy_policy("pg-main", "          grace_period: 10s\n"),
         r#"policy.yaml:25:11: error: `grace_period` applies only to `strategy: dual`
   help: remove `grace_period`, or set `strategy: dual`"#,
     );

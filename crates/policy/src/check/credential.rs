@@ -90,6 +90,12 @@ impl Cx<'_> {
     /// Reads `strategy` and `grace_period`. `dual` needs a target that accepts two credentials
     /// at once; `grace_period` applies to `dual` only.
     fn strategy(&mut self, fields: &Fields<'_>, kind: Option<&str>) -> Option<RotationStrategy> {
+        // Redis accepts several passwords per user, so its rotations hold two by default.
+        let default = if kind == Some("redis") {
+            "dual"
+        } else {
+            "single"
+        };
         let word = match fields.get("strategy") {
             Some(value) => self.choice(
                 value,
@@ -97,7 +103,7 @@ impl Cx<'_> {
                 "rotation strategy",
                 &["single", "dual"],
             )?,
-            None => "single",
+            None => default,
         };
         let grace = match fields.entry("grace_period") {
             None => Some(None),
