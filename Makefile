@@ -2,6 +2,14 @@
 
 CARGO ?= cargo
 
+# The servers' env files, which the tests read. They follow ENACT_RUN_DIR, the directory the
+# scripts in scripts/ keep their servers in, so tests find servers started on other ports.
+RUN_DIR := $(or $(ENACT_RUN_DIR),$(CURDIR)/.run)
+export ENACT_PG_ENV ?= $(RUN_DIR)/pg/env
+export ENACT_BAO_ENV ?= $(RUN_DIR)/bao/env
+export ENACT_REDIS_ENV ?= $(RUN_DIR)/redis/env
+export ENACT_LDAP_ENV ?= $(RUN_DIR)/ldap/env
+
 .PHONY: demo test lint build services stop bench
 
 ## Build enact, start a private PostgreSQL, seed a fleet of service roles and bring it to the

@@ -130,8 +130,8 @@ pub enum EvidenceCommand {
 /// Options of `enact evidence verify`.
 #[derive(Debug, Args)]
 pub struct EvidenceVerifyArgs {
-    /// The Ed25519 public key (hex) to check signatures with; defaults to the state
-    /// directory's `keys/evidence.pub`.
+    /// A file holding the Ed25519 public key, as hex, to check signatures with; defaults to
+    /// the state directory's `keys/evidence.pub`.
     #[arg(long)]
     pub public_key: Option<PathBuf>,
 }

@@ -12,7 +12,21 @@ pub fn verify(global: &GlobalArgs, args: &EvidenceVerifyArgs) -> Result<u8> {
         .public_key
         .clone()
         .unwrap_or_else(|| global.state_dir.join("keys").join("evidence.pub"));
+    if !key_path.exists() {
+        anyhow::bail!(
+            "public key file `{}` not found; pass `--public-key FILE`, or `--state-dir DIR` for the installation whose evidence you verify",
+            key_path.display()
+        );
+    }
     let key = read_verifying_key(&key_path)?;
+    let log = global.state_dir.join("evidence").join("log.jsonl");
+    if !log.exists() {
+        outln!(
+            "no evidence recorded yet: `{}` does not exist (0 records)",
+            log.display()
+        );
+        return Ok(exit::OK);
+    }
     match enact_evidence::verify(&global.state_dir, &key) {
         Ok(report) => {
             outln!(

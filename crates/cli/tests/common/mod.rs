@@ -1740,7 +1740,10 @@ impl PrivateBao {
     /// server takes for cluster traffic, is free too. The script's Python environment under
     /// `<repo>/.run/venv` is shared, so nothing is installed.
     pub fn start() -> PrivateBao {
-        let venv = repo_root().join(".run/venv");
+        let run_dir = std::env::var_os("ENACT_RUN_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_root().join(".run"));
+        let venv = run_dir.join("venv");
         assert!(
             venv.join("bin/python").exists(),
             "OpenBao is not installed: run scripts/bao.sh start once"
