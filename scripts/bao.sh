@@ -194,8 +194,9 @@ cmd_start() {
     local root_token
     root_token=$(random_password)
     # setsid detaches the server from this shell's process group, so it outlives the script.
-    setsid "$binary" server -dev -dev-no-store-token \
-        -dev-root-token-id="$root_token" \
+    # The root token goes in the environment, not on the command line, where `ps` would show
+    # it to every local user.
+    BAO_DEV_ROOT_TOKEN_ID="$root_token" setsid "$binary" server -dev -dev-no-store-token \
         -dev-listen-address="127.0.0.1:$PORT" \
         -config="$CONFIG" >"$LOG" 2>&1 </dev/null &
     pid=$!
