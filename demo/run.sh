@@ -40,6 +40,13 @@ stop_sessions() {
 }
 trap stop_sessions EXIT
 
+for tool in curl jq python3; do
+    command -v "$tool" >/dev/null || {
+        echo "demo: \`$tool\` is missing; install it (on Debian: apt-get install -y $tool)" >&2
+        exit 1
+    }
+done
+
 step "Building enact"
 cargo build --locked -p enact-cli
 ENACT=$REPO/target/debug/enact
