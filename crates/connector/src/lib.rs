@@ -10,7 +10,7 @@
 //!   call and cache nothing, so a verification never trusts the connection that made a change.
 //! - Every change operation is idempotent: running it again after it succeeded changes nothing
 //!   and returns success.
-//! - Errors say whether they are transient ([`ConnectorError::is_transient`]), so the executor
+//! - Errors mark whether they are transient ([`ConnectorError::is_transient`]), so the executor
 //!   retries only those.
 
 use async_trait::async_trait;
@@ -78,18 +78,18 @@ impl ConnectorError {
     }
 }
 
-/// How a target answered a login attempt.
+/// The outcome of a login attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoginProbe {
     /// The credential was accepted and a session opened (and was closed again).
     Accepted,
     /// The target rejected the login for this reason.
     Rejected(Rejection),
-    /// No answer that proves either way: unreachable, timed out, or an unexpected error.
+    /// A result that proves neither: unreachable, timed out, or an unexpected error.
     Unavailable { reason: String },
 }
 
-/// Why a target rejected a login.
+/// The reason a target rejected a login.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rejection {
     /// The credential is wrong (PostgreSQL SQLSTATE 28P01).
@@ -227,7 +227,7 @@ pub trait Connector: Send + Sync {
         now: Timestamp,
     ) -> Result<Vec<ObservedSession>, ConnectorError>;
 
-    /// Deletes the account, handling owned objects as `owned` says. Deleting an account that
+    /// Deletes the account, handling owned objects as `owned` sets. Deleting an account that
     /// does not exist succeeds.
     async fn delete_account(
         &self,

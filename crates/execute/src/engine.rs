@@ -53,13 +53,13 @@ pub enum ExecuteError {
     Store(#[from] StoreError),
 }
 
-/// How one action ended.
+/// The end state of one action.
 #[derive(Clone, Debug)]
 pub struct ActionResult {
     pub run_id: String,
     pub action: Action,
     pub status: ActionStatus,
-    /// Why the action is not verified, in one line.
+    /// The reason the action is not verified, in one line.
     pub reason: Option<String>,
     /// The evidence record's sequence number, when one was written.
     pub evidence_seq: Option<u64>,
@@ -430,7 +430,7 @@ impl Executor {
         let mut probes = probe_action(action, &vctx).await;
 
         // The replaced credential stays in the sink until the probes have shown the target
-        // rejects it; only then is it removed, and the removal is proven too.
+        // rejects it. Only then is it removed, and the removal is proven too.
         if let (ActionKind::RotateCredential { .. }, Some(previous)) =
             (&action.kind, state.previous_fingerprint.clone())
         {
@@ -629,7 +629,7 @@ impl Executor {
     ) -> (ActionStatus, Option<String>, Option<u64>) {
         if failure.transient {
             // The target may or may not have applied the step. The action stays running in
-            // the journal and the next apply resumes it, repeating the idempotent step; the
+            // the journal and the next apply resumes it, repeating the idempotent step. The
             // staged credential is kept so that it can be applied again.
             let reason = format!(
                 "step `{}` failed: {}; the next apply resumes it",

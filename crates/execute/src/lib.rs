@@ -54,7 +54,7 @@ pub trait EvidenceWriter: Send + Sync {
     fn append_action(&self, record: &ActionRecord<'_>) -> Result<u64, String>;
 
     /// The sequence number and outcome (`verified`, `refuted`, `indeterminate` or `failed`) of
-    /// the last record written for `action` in run `run_id`, if any. A resumed run asks this so
+    /// the last record written for `action` in run `run_id`, if any. A resumed run calls this so
     /// that an action whose record was written just before a crash is not recorded twice.
     fn recorded_outcome(
         &self,

@@ -21,9 +21,9 @@ pub struct Observation {
 /// What one credential sink holds.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SinkState {
-    /// It holds a current value.
+    /// The sink contains a current value.
     pub current: bool,
-    /// It holds any value: current, staged or previous.
+    /// The sink contains any value: current, staged or previous.
     pub any: bool,
 }
 
