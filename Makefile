@@ -19,7 +19,7 @@ demo:
 
 ## Start the servers the tests need, then run the lints and every test.
 test: services lint
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --locked --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -326,14 +326,18 @@ async fn end_sessions_by_idle_and_age() {
         .collect();
     assert_eq!(opened.len(), 2);
 
-    // Redis counts idle time in whole seconds, so one connection waits past a second boundary
-    // while the other runs a command just before the sessions are read.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // Redis counts idle time in whole seconds and a slow machine can cross a second boundary
+    // between two commands, so the idle connection waits four seconds and the limit is two:
+    // the busy one, which runs a command just before the sessions are read, stays well under.
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
     assert!(busy.is_open().await);
+    let idle_limit = Duration::from_secs(2);
+    let idle_selector = SessionSelector::IdleLongerThan { idle_limit };
     let sessions = connector.list_sessions(&user).await.unwrap();
+    let read_at = now();
     let idle_ids: Vec<&str> = sessions
         .iter()
-        .filter(|session| session.idle_since.is_some())
+        .filter(|session| idle_selector.matches(session.started_at, session.idle_since, read_at))
         .map(|session| session.id.as_str())
         .collect();
     assert_eq!(idle_ids.len(), 1, "{sessions:?}");
@@ -345,9 +349,6 @@ async fn end_sessions_by_idle_and_age() {
             .is_some_and(|a| a.starts_with("127.0.0.1:")));
     }
 
-    let idle_selector = SessionSelector::IdleLongerThan {
-        idle_limit: Duration::from_secs(0),
-    };
     let ended = connector
         .end_sessions(&user, &idle_selector, now())
         .await
