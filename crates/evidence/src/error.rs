@@ -88,6 +88,12 @@ pub enum EvidenceError {
     #[error("evidence log is in an unknown state after a failed write; reopen it to repair it")]
     Poisoned,
 
+    /// The Merkle tree does not cover every record, so no tree head can be signed. It is a bug.
+    #[error(
+        "the Merkle tree covers {leaves} record(s) but the log has {records}; reopen the log to rebuild the tree"
+    )]
+    TreeBehind { leaves: u64, records: u64 },
+
     /// The system clock reads a time before 1970.
     #[error("the system clock is set before 1970")]
     Clock,
@@ -240,6 +246,8 @@ pub enum CheckpointProblem {
     SignatureInvalid,
     /// The signed hash is not the chain's hash at that record.
     HashMismatch { seq: u64 },
+    /// The signed tree root is not the root of the Merkle tree over the records up to it.
+    RootMismatch { seq: u64 },
     /// The checkpoint names a record after the log's last one.
     PastEnd { seq: u64, last: u64 },
 }
@@ -260,6 +268,10 @@ impl fmt::Display for CheckpointProblem {
             CheckpointProblem::HashMismatch { seq } => write!(
                 f,
                 "signed hash does not match the hash of record {seq} (the log was rewritten)"
+            ),
+            CheckpointProblem::RootMismatch { seq } => write!(
+                f,
+                "signed tree root does not match the Merkle tree of records 1 to {seq} (the log was rewritten)"
             ),
             CheckpointProblem::PastEnd { seq, last } => write!(
                 f,

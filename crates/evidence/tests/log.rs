@@ -194,10 +194,25 @@ fn checkpoint_line_has_documented_fields() {
         hex::encode(signing_key().verifying_key().as_bytes())
     );
 
+    // The root is RFC 9162's Merkle tree hash of the first three records' leaf hashes.
+    let leaves: Vec<[u8; 32]> = lines_of(&log_path(state.path()))[..3]
+        .iter()
+        .map(|line| {
+            let text = std::str::from_utf8(line).unwrap();
+            let body =
+                &text[text.find(",\"body\":").unwrap() + 8..text.rfind(",\"hash\":").unwrap()];
+            sha256(&[&[0x00], body.as_bytes()])
+        })
+        .collect();
+    let node = |left: &[u8; 32], right: &[u8; 32]| sha256(&[&[0x01], left, right]);
+    let root = node(&node(&leaves[0], &leaves[1]), &leaves[2]);
+    assert_eq!(value["root"], hex::encode(root));
+
     // The signature covers exactly the documented message.
     let message = format!(
-        "enact-checkpoint-v1\n3\n{}\n{}\n",
+        "enact-checkpoint-v2\n3\n{}\n{}\n{}\n",
         value["hash"].as_str().unwrap(),
+        hex::encode(root),
         T0.0
     );
     use base64::Engine as _;
@@ -667,4 +682,13 @@ fn reading_stops_at_damaged_line() {
     assert!(results[0].is_ok());
     let error = results[1].as_ref().unwrap_err().to_string();
     assert!(error.contains("line 2: not a valid record line"), "{error}");
+}
+
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
 }

@@ -7,7 +7,10 @@
 //!   and each later `prev` is the `hash` of the record before. The hashes are defined in
 //!   [`line`].
 //! - `checkpoints.jsonl` contains one [`Checkpoint`] per line. Each one signs the chain hash at a
-//!   record and so fixes every record up to it.
+//!   record and the root of the Merkle tree over the records up to it, and so fixes every
+//!   record up to it.
+//! - `tree.bin` stores the nodes of that Merkle tree (see [`crate::tree`]). It is derived from
+//!   the log and rebuilt from it when missing or damaged.
 //!
 //! [`EvidenceLog`] appends records in a buffer and signs them in a group on
 //! [`EvidenceLog::commit`]. [`verify`] checks both files offline with only the public key.
@@ -25,10 +28,13 @@ pub use verify::{verify, VerifyReport};
 
 use crate::error::EvidenceError;
 use crate::record::{ActionRecord, RunRecord};
+use crate::tree::file::TreeFile;
 use canonical::{check_body, BodyError};
 use ed25519_dalek::SigningKey;
 use enact_model::Timestamp;
-use line::{chain_hash, leaf_hash, parse_line, write_line, Hash, MAX_LINE, ZERO_HASH};
+use line::{chain_hash, parse_line, write_line, MAX_LINE, ZERO_HASH};
+pub(crate) use line::{leaf_hash, parse_hash, Hash};
+pub(crate) use read::{for_each_leaf, record_body};
 use rustix::fs::{flock, FlockOperation};
 use serde::Serialize;
 use std::fmt;
@@ -71,6 +77,9 @@ pub enum RepairKind {
     RemovedTornLine { offset: u64, bytes: u64 },
     /// A last line that was complete but for its newline got its newline.
     AddedNewline,
+    /// The Merkle tree file lacked the nodes of `leaves` records, or disagreed with the last
+    /// signed root, and they were computed again from the log.
+    RebuiltTree { leaves: u64 },
 }
 
 impl fmt::Display for Repair {
@@ -84,6 +93,11 @@ impl fmt::Display for Repair {
             RepairKind::AddedNewline => write!(
                 f,
                 "added the missing newline after the last line of `{}`, left by an interrupted write",
+                self.path.display()
+            ),
+            RepairKind::RebuiltTree { leaves } => write!(
+                f,
+                "computed the Merkle tree nodes of {leaves} record(s) in `{}` again from the log",
                 self.path.display()
             ),
         }
@@ -104,6 +118,7 @@ pub struct EvidenceLog {
     /// Held for its lock only.
     _lock: File,
     signing_key: SigningKey,
+    tree: TreeFile,
     last_seq: u64,
     last_hash: Hash,
     last_checkpoint: Option<Checkpoint>,
@@ -163,6 +178,28 @@ impl EvidenceLog {
             repair_tail(&mut checkpoints, &checkpoints_path, &mut repairs, |line| {
                 Checkpoint::parse_line(line)
             })?;
+        let (mut tree, recovery) = TreeFile::open(&dir, &log_path, last_seq)?;
+        if recovery.rebuilt_leaves > 0 {
+            repairs.push(Repair {
+                path: dir.join(crate::tree::file::TREE_FILE),
+                kind: RepairKind::RebuiltTree {
+                    leaves: recovery.rebuilt_leaves,
+                },
+            });
+        }
+        // A tree whose root disagrees with the last signed one was damaged on disk: compute
+        // it again from the log, which the signature vouches for.
+        if let Some(checkpoint) = &last_checkpoint {
+            if let Ok(Some(signed_root)) = checkpoint.root_bytes() {
+                if checkpoint.seq <= last_seq && tree.stored_root(checkpoint.seq)? != signed_root {
+                    tree.rebuild(&log_path, last_seq)?;
+                    repairs.push(Repair {
+                        path: dir.join(crate::tree::file::TREE_FILE),
+                        kind: RepairKind::RebuiltTree { leaves: last_seq },
+                    });
+                }
+            }
+        }
         for repair in &repairs {
             tracing::warn!(path = %repair.path.display(), "evidence log repaired: {repair}");
         }
@@ -191,6 +228,7 @@ impl EvidenceLog {
             checkpoints,
             _lock: lock,
             signing_key,
+            tree,
             last_seq,
             last_hash,
             last_checkpoint,
@@ -244,7 +282,8 @@ impl EvidenceLog {
         }
 
         let seq = self.last_seq + 1;
-        let hash = chain_hash(&self.last_hash, &leaf_hash(&self.body_buf), seq);
+        let leaf = leaf_hash(&self.body_buf);
+        let hash = chain_hash(&self.last_hash, &leaf, seq);
         self.line_buf.clear();
         write_line(
             &mut self.line_buf,
@@ -256,6 +295,10 @@ impl EvidenceLog {
         if let Err(source) = self.writer.write_all(&self.line_buf) {
             self.poisoned = true;
             return Err(EvidenceError::io("write", &self.log_path)(source));
+        }
+        if let Err(error) = self.tree.push(leaf) {
+            self.poisoned = true;
+            return Err(error);
         }
 
         self.last_seq = seq;
@@ -277,6 +320,10 @@ impl EvidenceLog {
             self.poisoned = true;
             return Err(EvidenceError::io("write", &self.log_path)(source));
         }
+        if let Err(error) = self.tree.flush() {
+            self.poisoned = true;
+            return Err(error);
+        }
         Ok(())
     }
 
@@ -293,11 +340,14 @@ impl EvidenceLog {
         self.append(&Body::Run(record))
     }
 
-    /// Writes the buffered records, syncs the log to disk, then signs a checkpoint at the last
-    /// record and appends and syncs it. The checkpoint is dated by the system clock.
+    /// Writes the buffered records, syncs the log to disk, then signs a checkpoint (a signed
+    /// tree head) at the last record and appends and syncs it. The checkpoint is dated by the
+    /// system clock. Many records appended between two commits share one sync and one
+    /// signature (group commit).
     ///
-    /// If nothing was appended since the last checkpoint, that checkpoint is returned and no
-    /// new one is written.
+    /// If nothing was appended since the last checkpoint and that checkpoint has a tree root,
+    /// it is returned and no new one is written. A v1 checkpoint without a root is followed by
+    /// a v2 one at the same record.
     pub fn commit(&mut self) -> Result<Checkpoint, EvidenceError> {
         let micros = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -312,7 +362,7 @@ impl EvidenceLog {
             return Err(EvidenceError::Poisoned);
         }
         if let Some(checkpoint) = &self.last_checkpoint {
-            if checkpoint.seq == self.last_seq {
+            if checkpoint.seq == self.last_seq && checkpoint.root.is_some() {
                 return Ok(checkpoint.clone());
             }
         }
@@ -327,9 +377,26 @@ impl EvidenceLog {
             self.poisoned = true;
             return Err(EvidenceError::io("write", &self.log_path)(source));
         }
+        // The tree file is not synced: it is rebuilt from the log if a crash cuts it short.
+        if let Err(error) = self.tree.flush() {
+            self.poisoned = true;
+            return Err(error);
+        }
+        if self.tree.leaves() != self.last_seq {
+            self.poisoned = true;
+            return Err(EvidenceError::TreeBehind {
+                leaves: self.tree.leaves(),
+                records: self.last_seq,
+            });
+        }
 
-        let checkpoint =
-            Checkpoint::sign(self.last_seq, &self.last_hash, signed_at, &self.signing_key);
+        let checkpoint = Checkpoint::sign(
+            self.last_seq,
+            &self.last_hash,
+            &self.tree.root(),
+            signed_at,
+            &self.signing_key,
+        );
         let mut line = checkpoint.to_line();
         line.push('\n');
         let written = self

@@ -1,7 +1,7 @@
 //! Reading records back for other commands: listing and export. Neither verifies the chain or
 //! the signatures; run [`super::verify`] for that.
 
-use super::line::{parse_line, RawRecord, MAX_LINE};
+use super::line::{leaf_hash, parse_line, Hash, RawRecord, MAX_LINE};
 use super::tail::{read_line, LineRead};
 use super::{evidence_dir, LOG_FILE};
 use crate::error::EvidenceError;
@@ -124,4 +124,83 @@ pub fn export_jsonl(path: &Path, mut out: impl Write) -> Result<u64, EvidenceErr
     }
     out.flush().map_err(EvidenceError::Export)?;
     Ok(count)
+}
+
+/// Calls `each` with the leaf hash of every record after the first `skip`, up to record
+/// `until`, in order. It stops early at the log's end or at a last line without a newline. It
+/// checks each line's form and seq but not the chain: [`super::verify`] does that.
+pub(crate) fn for_each_leaf(
+    log_path: &Path,
+    skip: u64,
+    until: u64,
+    mut each: impl FnMut(Hash),
+) -> Result<(), EvidenceError> {
+    let file = match File::open(log_path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(EvidenceError::io("open", log_path)(source)),
+    };
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    while line < until {
+        let read = read_line(&mut reader, &mut buf).map_err(EvidenceError::io("read", log_path))?;
+        line += 1;
+        let damaged = |reason: String| EvidenceError::DamagedRecord {
+            path: log_path.to_path_buf(),
+            line,
+            reason,
+        };
+        match read {
+            LineRead::End | LineRead::Unterminated => break,
+            LineRead::TooLong => {
+                return Err(damaged(format!("line is longer than {MAX_LINE} bytes")))
+            }
+            LineRead::Complete => {}
+        }
+        if line <= skip {
+            continue;
+        }
+        let record =
+            parse_line(&buf).map_err(|what| damaged(format!("not a valid record line: {what}")))?;
+        if record.seq != line {
+            return Err(damaged(format!("seq is {}, expected {line}", record.seq)));
+        }
+        each(leaf_hash(record.body));
+    }
+    Ok(())
+}
+
+/// Returns the body bytes of record `seq`, as written.
+pub(crate) fn record_body(log_path: &Path, seq: u64) -> Result<Vec<u8>, EvidenceError> {
+    let file = File::open(log_path).map_err(EvidenceError::io("open", log_path))?;
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    loop {
+        let read = read_line(&mut reader, &mut buf).map_err(EvidenceError::io("read", log_path))?;
+        line += 1;
+        let damaged = |reason: String| EvidenceError::DamagedRecord {
+            path: log_path.to_path_buf(),
+            line,
+            reason,
+        };
+        match read {
+            LineRead::End | LineRead::Unterminated => {
+                return Err(damaged(format!("the log ends before record {seq}")))
+            }
+            LineRead::TooLong => {
+                return Err(damaged(format!("line is longer than {MAX_LINE} bytes")))
+            }
+            LineRead::Complete => {}
+        }
+        if line == seq {
+            let record = parse_line(&buf)
+                .map_err(|what| damaged(format!("not a valid record line: {what}")))?;
+            if record.seq != seq {
+                return Err(damaged(format!("seq is {}, expected {seq}", record.seq)));
+            }
+            return Ok(record.body.to_vec());
+        }
+    }
 }

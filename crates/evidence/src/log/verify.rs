@@ -6,6 +6,7 @@ use super::line::{chain_hash, leaf_hash, parse_line, Hash, ZERO_HASH};
 use super::tail::{read_line, LineRead};
 use super::{evidence_dir, CHECKPOINTS_FILE, LOG_FILE};
 use crate::error::{CheckpointProblem, LineProblem, RecordProblem, VerifyError};
+use crate::tree::{empty_root, Frontier};
 use ed25519_dalek::VerifyingKey;
 use enact_model::Timestamp;
 use std::fs::File;
@@ -28,12 +29,27 @@ pub struct VerifyReport {
     /// Records after the last checkpoint. Their chain is intact, but no signature covers them,
     /// so anyone with write access to the files could have rewritten them.
     pub unsigned_records: u64,
+    /// The root of the Merkle tree over all records, lowercase hex.
+    pub tree_root: String,
+    /// Checkpoints of format v2, which sign a tree root (signed tree heads).
+    pub tree_heads: u64,
+    /// Checkpoints of format v1, which sign the chain hash only. enact wrote them before it
+    /// kept a Merkle tree; they still verify, but no inclusion proof can refer to them.
+    pub chain_only_checkpoints: u64,
+    /// The format of the last checkpoint, 1 or 2; `None` without checkpoints.
+    pub last_format: Option<u8>,
 }
 
 impl VerifyReport {
     /// Warnings that do not fail the audit, one sentence each.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
+        if self.last_format == Some(1) {
+            warnings.push(format!(
+                "the last checkpoint is format v1 (chain only, written before enact signed Merkle tree heads); inclusion proofs need a v2 checkpoint, which the next `enact apply` signs{}",
+                if self.tree_heads == 0 { "" } else { " (an earlier checkpoint is v2)" }
+            ));
+        }
         if self.unsigned_records > 0 {
             warnings.push(format!(
                 "{} record(s) after record {} are not covered by a signed checkpoint",
@@ -49,18 +65,25 @@ impl VerifyReport {
 struct PendingCheckpoint {
     index: u64,
     hash: Hash,
+    /// The signed tree root; `None` for a v1 checkpoint.
+    root: Option<Hash>,
     checkpoint: Checkpoint,
 }
 
 impl PendingCheckpoint {
     /// Checks the signature, then that the signed hash is the chain's hash `chain` at the
-    /// checkpoint's record. Signatures are checked in log order, as the chain reaches them, so
-    /// the first problem in the log is the one reported.
-    fn settle(&self, key: &VerifyingKey, chain: &Hash) -> Result<(), VerifyError> {
+    /// checkpoint's record and that a signed root is the Merkle tree's `root` there.
+    /// Signatures are checked in log order, as the chain reaches them, so the first problem in
+    /// the log is the one reported.
+    fn settle(&self, key: &VerifyingKey, chain: &Hash, root: &Hash) -> Result<(), VerifyError> {
         let problem = if !self.checkpoint.signature_is_valid(key) {
             CheckpointProblem::SignatureInvalid
         } else if self.hash != *chain {
             CheckpointProblem::HashMismatch {
+                seq: self.checkpoint.seq,
+            }
+        } else if self.root.is_some_and(|signed| signed != *root) {
+            CheckpointProblem::RootMismatch {
                 seq: self.checkpoint.seq,
             }
         } else {
@@ -80,7 +103,9 @@ impl PendingCheckpoint {
 /// `key` as its signer. Then the records are read in order. Every record line must be in
 /// canonical form, have the next seq, link to its predecessor's hash and have a hash that
 /// recomputes from its content. When the chain reaches a checkpoint's record, the checkpoint's
-/// signature must be valid under `key` and its hash must equal the chain's. A checkpoint past
+/// signature must be valid under `key`, its hash must equal the chain's and its tree root, if
+/// it has one (format v2), must equal the root of the Merkle tree over the records up to it,
+/// computed afresh from their bodies. A checkpoint past
 /// the last record is an error. The error names the first problem in that order. Records after
 /// the last checkpoint are reported as unsigned, not as an error.
 pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyError> {
@@ -101,6 +126,13 @@ pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErr
             Failure::Verify(error) => error,
         })?;
     let checkpoint_count = checkpoints.len() as u64;
+    let tree_heads = checkpoints
+        .iter()
+        .filter(|pending| pending.root.is_some())
+        .count() as u64;
+    let last_format = checkpoints
+        .last()
+        .map(|pending| pending.checkpoint.format());
     let signed_through = checkpoints
         .last()
         .map_or(0, |pending| pending.checkpoint.seq);
@@ -108,7 +140,7 @@ pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErr
 
     // Checkpoints of an empty log sign the zero hash.
     while let Some(checkpoint) = pending.next_if(|pending| pending.checkpoint.seq == 0) {
-        checkpoint.settle(key, &ZERO_HASH)?;
+        checkpoint.settle(key, &ZERO_HASH, &empty_root())?;
     }
 
     let mut reader = BufReader::with_capacity(256 * 1024, log);
@@ -116,6 +148,7 @@ pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErr
     let mut scratch = Vec::new();
     let mut line_number = 0u64;
     let mut prev = ZERO_HASH;
+    let mut tree = Frontier::default();
     loop {
         let read = read_line(&mut reader, &mut buf).map_err(read_error(&log_path))?;
         if read == LineRead::End {
@@ -155,14 +188,16 @@ pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErr
                 BodyError::Shape(reason) => RecordProblem::BodyShape(reason),
             })
         })?;
-        let hash = chain_hash(&prev, &leaf_hash(record.body), seq);
+        let leaf = leaf_hash(record.body);
+        let hash = chain_hash(&prev, &leaf, seq);
         if hash != record.hash {
             return Err(record_error(RecordProblem::Hash));
         }
         prev = hash;
+        tree.push(leaf, |_| {});
 
         while let Some(checkpoint) = pending.next_if(|pending| pending.checkpoint.seq == seq) {
-            checkpoint.settle(key, &hash)?;
+            checkpoint.settle(key, &hash, &tree.root())?;
         }
     }
 
@@ -188,6 +223,10 @@ pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErr
         signed_through,
         last_signed_at,
         unsigned_records: line_number.saturating_sub(signed_through),
+        tree_root: hex::encode(tree.root()),
+        tree_heads,
+        chain_only_checkpoints: checkpoint_count - tree_heads,
+        last_format,
     })
 }
 
@@ -251,6 +290,9 @@ fn check_checkpoints(
                 "hash is not 64 lowercase hex digits".to_string(),
             )));
         };
+        let root = checkpoint
+            .root_bytes()
+            .map_err(|reason| fail(CheckpointProblem::Malformed(reason.to_string())))?;
         if let Some(previous) = checked.last() {
             if checkpoint.seq < previous.checkpoint.seq {
                 return Err(fail(CheckpointProblem::Backwards {
@@ -270,6 +312,7 @@ fn check_checkpoints(
         checked.push(PendingCheckpoint {
             index,
             hash,
+            root,
             checkpoint,
         });
     }
