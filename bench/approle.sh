@@ -161,6 +161,7 @@ YAML
           - policy: $APPROLE_POLICY
         credential:
           kind: secret_id
+          strategy: single
           max_age: 30d
           deliver_to:
             file: secrets/$role.secret-id

@@ -209,6 +209,7 @@ YAML
         role: $role
         credential:
           kind: password
+          strategy: single
           max_age: 90d
           deliver_to:
             file: secrets/$role.pw
@@ -437,6 +438,7 @@ YAML
             printf "          - member_of: bench_g%d\n", i % 20
             printf "        credential:\n"
             printf "          kind: password\n"
+            printf "          strategy: single\n"
             printf "          max_age: 90d\n"
             printf "          deliver_to:\n"
             printf "            file: secrets/%s.pw\n", role

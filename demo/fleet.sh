@@ -141,6 +141,7 @@ policy_entry() {
         esac
         echo "        credential:"
         echo "          kind: password"
+        echo "          strategy: single"
         echo "          max_age: 90d"
         echo "          deliver_to:"
         if [ "$kind" = api ]; then
@@ -164,6 +165,7 @@ policy_entry() {
             echo "          - policy: ${identity%%-*}-read"
             echo "        credential:"
             echo "          kind: secret_id"
+            echo "          strategy: single"
             echo "          max_age: 30d"
             echo "          deliver_to:"
             echo "            file: secrets/$identity.secret-id"

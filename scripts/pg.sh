@@ -131,9 +131,6 @@ SET log_statement = 'none';
 CREATE ROLE :"admin" LOGIN CREATEROLE PASSWORD :'admin_password';
 RESET log_statement;
 GRANT pg_signal_backend, pg_read_all_stats TO :"admin";
--- PostgreSQL 15 lets only a superuser, or a role granted SET on the parameter, store a custom
--- setting with ALTER ROLE ... SET. The connector records credential set times there.
-GRANT SET ON PARAMETER "enact.credential_set_at" TO :"admin";
 CREATE DATABASE :"db" OWNER :"admin";
 SQL
     # In PostgreSQL 15 the public schema is owned by pg_database_owner, so the admin, as the
@@ -154,6 +151,19 @@ EOF
     mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
+# Lets the admin store the connector's per-role settings. PostgreSQL 15 lets only a superuser,
+# or a role granted SET on the parameter, store a custom setting with ALTER ROLE ... SET. The
+# connector records credential set times and marks alternating users there. Runs on every
+# start, so a cluster made by an older version of this script gains new grants.
+grant_parameters() {
+    local superuser_password
+    superuser_password=$(sed -n 's/^ENACT_PG_SUPERUSER_PASSWORD=//p' "$ENV_FILE")
+    superuser_sql "$superuser_password" -d postgres -v admin="$ADMIN_USER" <<'SQL'
+GRANT SET ON PARAMETER "enact.credential_set_at" TO :"admin";
+GRANT SET ON PARAMETER "enact.alternate_of" TO :"admin";
+SQL
+}
+
 start_server() {
     write_settings
     if ! as_postgres "$PG_BIN/pg_ctl" start -w -t 30 -D "$DATA" -l "$LOG" >/dev/null; then
@@ -170,7 +180,9 @@ start_server() {
 
 cmd_start() {
     if is_running; then
-        log "PostgreSQL already runs on 127.0.0.1:$(current_port), data in $DATA, env in $ENV_FILE"
+        PORT=$(current_port)
+        grant_parameters
+        log "PostgreSQL already runs on 127.0.0.1:$PORT, data in $DATA, env in $ENV_FILE"
         return
     fi
     ensure_installed
@@ -206,6 +218,7 @@ cmd_start() {
         # The port changed since the env file was written.
         sed -i "s/^ENACT_PG_PORT=.*/ENACT_PG_PORT=$PORT/" "$ENV_FILE"
     fi
+    grant_parameters
     log "PostgreSQL runs on 127.0.0.1:$PORT, data in $DATA, log in $LOG, env in $ENV_FILE"
 }
 

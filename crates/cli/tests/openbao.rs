@@ -646,7 +646,7 @@ async fn single_use_secret_id_logs_in() {
     let role = bw.bao_name("once");
     let sink = bw.secret_id_sink("once");
     let credential = format!(
-        "credential: {{ kind: secret_id, max_age: 30d, max_uses: 1, deliver_to: {{ file: {} }} }}\n",
+        "credential: {{ kind: secret_id, strategy: single, max_age: 30d, max_uses: 1, deliver_to: {{ file: {} }} }}\n",
         sink.display()
     );
     bw.write_bao_policy(&[identity_with(

@@ -39,7 +39,7 @@ identities:
         entitlements:
           - privilege: SELECT
             on: table public.orders
-        credential: { kind: password, max_age: 90d, deliver_to: { file: {SINK} } }
+        credential: { kind: password, strategy: single, max_age: 90d, deliver_to: { file: {SINK} } }
         sessions: { max_lifetime: 8h, idle_limit: 30m, end_on_rotation: true }
 ";
 

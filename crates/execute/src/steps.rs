@@ -8,8 +8,8 @@ use crate::journal::StepResult;
 use crate::SecretGenerator;
 use enact_connector::{Connector, ConnectorError, DeliveryMeta, ErrorKind, LoginProbe, Sink};
 use enact_model::{
-    Action, ActionKind, Clock, Fingerprint, FingerprintKey, ObservedSession, RotationStrategy,
-    Secret, SessionSelector, Timestamp,
+    alternating_value, split_alternating_value, Action, ActionKind, Clock, Fingerprint,
+    FingerprintKey, ObservedSession, RotationStrategy, Secret, SessionSelector, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -116,7 +116,7 @@ pub fn steps_of(action: &Action) -> Vec<Step> {
                 ],
                 // Both credentials work from the add to the retire, so a dependent that reads
                 // the sink at any moment gets a value the target accepts.
-                RotationStrategy::Dual { .. } => vec![
+                RotationStrategy::Dual { .. } | RotationStrategy::Alternating { .. } => vec![
                     Step::ListSessions,
                     Step::StageCredential,
                     Step::AddCredential,
@@ -252,7 +252,23 @@ pub async fn perform(
         Step::StageCredential => {
             let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;
             let previous = sink.read_current(ctx.key).await?;
-            let secret = ctx.generator.generate(ctx.key);
+            let mut secret = ctx.generator.generate(ctx.key);
+            if let ActionKind::RotateCredential {
+                strategy: RotationStrategy::Alternating { users, .. },
+                ..
+            } = &ctx.action.kind
+            {
+                // The new password goes to the user that the current value does not name.
+                let in_use = previous
+                    .as_ref()
+                    .and_then(|value| split_alternating_value(value, ctx.key))
+                    .map(|(user, _)| user);
+                let next = match in_use {
+                    Some(user) if user == users[0] => &users[1],
+                    _ => &users[0],
+                };
+                secret = alternating_value(next, &secret, ctx.key);
+            }
             let meta = DeliveryMeta {
                 identity: ctx
                     .action
@@ -299,11 +315,10 @@ pub async fn perform(
                 .await?;
         }
         Step::WaitForDependents => {
-            if let ActionKind::RotateCredential {
-                strategy: RotationStrategy::Dual { grace },
-                ..
-            } = &ctx.action.kind
-            {
+            if let ActionKind::RotateCredential { strategy, .. } = &ctx.action.kind {
+                let grace = strategy
+                    .grace()
+                    .unwrap_or(enact_model::Duration::from_secs(0));
                 let micros = u64::try_from(grace.as_micros()).unwrap_or(0);
                 tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
             }

@@ -19,8 +19,9 @@ pub use action::{Action, ActionKind, Plan, SessionSelector, UnmanagedFinding};
 pub use ids::{ActionId, NhiId, PlanId, TargetId};
 pub use observed::{Observation, ObservedAccount, ObservedSession, SinkState, TargetObservation};
 pub use policy::{
-    Account, CredentialPolicy, Entitlement, Identity, LifecycleState, ObjectRef, OwnedObjects,
-    Policy, RotationStrategy, SessionPolicy, SinkRef, Target, UnmanagedAction, UnmanagedPolicy,
+    alternating_value, split_alternating_value, Account, CredentialPolicy, Entitlement, Identity,
+    LifecycleState, ObjectRef, OwnedObjects, Policy, RotationStrategy, SessionPolicy, SinkRef,
+    Target, UnmanagedAction, UnmanagedPolicy,
 };
 pub use secret::{Fingerprint, FingerprintKey, Secret};
 pub use time::{Clock, Duration, SystemClock, Timestamp};

@@ -230,6 +230,63 @@ pub enum RotationStrategy {
     /// dependents to move, then retire the old one. For targets that accept two credentials
     /// at once, such as OpenBao AppRole secret IDs and Redis passwords.
     Dual { grace: crate::time::Duration },
+    /// Keep two login users that are members of the account, which is a group holding the
+    /// entitlements, and rotate the one not in use: set its password, promote it in the sink,
+    /// wait `grace` for dependents to move, then clear the other user's password. For targets
+    /// with one password per user, such as PostgreSQL. The sink's value names its user (see
+    /// [`alternating_value`]).
+    Alternating {
+        users: [String; 2],
+        grace: crate::time::Duration,
+    },
+}
+
+impl RotationStrategy {
+    /// How long dependents have to move to a new credential before the old one is retired.
+    pub fn grace(&self) -> Option<crate::time::Duration> {
+        match self {
+            RotationStrategy::Single => None,
+            RotationStrategy::Dual { grace } | RotationStrategy::Alternating { grace, .. } => {
+                Some(*grace)
+            }
+        }
+    }
+}
+
+/// The value an alternating-users rotation delivers: the login user and its password, as the
+/// JSON object `{"username": ..., "password": ...}`, the shape AWS Secrets Manager uses for the
+/// same pattern. Dependents read both fields, because the user changes on each rotation.
+#[derive(Serialize, Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+struct AlternatingValue {
+    username: String,
+    password: String,
+}
+
+/// Builds the value delivered for `username` with `password`.
+pub fn alternating_value(
+    username: &str,
+    password: &crate::Secret,
+    key: &crate::FingerprintKey,
+) -> crate::Secret {
+    let value = AlternatingValue {
+        username: username.to_owned(),
+        // The password goes into the value that the sink, its designated store, receives.
+        password: password.expose().to_owned(),
+    };
+    let text = serde_json::to_string(&value).unwrap_or_default();
+    crate::Secret::new(text, key)
+}
+
+/// Splits a delivered alternating-users value into its user and password; `None` when the
+/// value is not that JSON object.
+pub fn split_alternating_value(
+    value: &crate::Secret,
+    key: &crate::FingerprintKey,
+) -> Option<(String, crate::Secret)> {
+    // The value is parsed to reach the password inside it, which stays wrapped.
+    let parsed: AlternatingValue = serde_json::from_str(value.expose()).ok()?;
+    let password = crate::Secret::new(parsed.password.clone(), key);
+    Some((parsed.username.clone(), password))
 }
 
 impl fmt::Display for RotationStrategy {
@@ -237,6 +294,13 @@ impl fmt::Display for RotationStrategy {
         match self {
             RotationStrategy::Single => f.write_str("single"),
             RotationStrategy::Dual { grace } => write!(f, "dual, grace {grace}"),
+            RotationStrategy::Alternating { users, grace } => {
+                write!(
+                    f,
+                    "alternating {} and {}, grace {grace}",
+                    users[0], users[1]
+                )
+            }
         }
     }
 }

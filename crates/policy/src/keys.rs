@@ -63,6 +63,7 @@ pub(crate) const CREDENTIAL: &[&str] = &[
     "max_uses",
     "strategy",
     "grace_period",
+    "users",
     "deliver_to",
 ];
 /// `credential.deliver_to`, which sets exactly one of the two.

@@ -262,15 +262,18 @@ struct Credential {
     max_age: Option<String>,
     /// How many logins a secret ID allows, with 0 for no limit. Only for `openbao`.
     max_uses: Option<u32>,
-    /// How a rotation replaces the credential: `single` replaces it at once, and `dual` adds
-    /// the new one beside the old, waits `grace_period`, then retires the old one. `dual` is
-    /// only for `openbao` and `redis`, and the default for `redis`; `single` is the default
-    /// for the other kinds.
+    /// How a rotation replaces the credential. `dual` adds the new one beside the old, waits
+    /// `grace_period`, then retires the old one (`openbao`, `redis`; their default).
+    /// `alternating` keeps two login roles in a group role and rotates the one not in use
+    /// (`postgres`). `single` replaces it at once, so dependents holding the old value fail
+    /// until they read the new one; `postgres` and `ldap` policies must choose it explicitly.
     strategy: Option<Strategy>,
-    /// With `dual`, how long dependents have to move to the new credential before the old one
-    /// is retired. Default `30s`.
+    /// With `dual` or `alternating`, how long dependents have to move to the new credential
+    /// before the old one is retired. Default `30s`.
     #[schemars(regex(pattern = "DURATION_PATTERN"))]
     grace_period: Option<String>,
+    /// With `alternating`, the two login roles. Default `<role>_blue` and `<role>_green`.
+    users: Option<[String; 2]>,
     /// The store that a new value is delivered to.
     deliver_to: DeliverTo,
 }
@@ -283,6 +286,8 @@ enum Strategy {
     Single,
     /// Hold the old and the new credential during a grace period.
     Dual,
+    /// Rotate the unused one of two login roles that share a group role.
+    Alternating,
 }
 
 /// The kind of credential.

@@ -223,13 +223,14 @@ identities:
         role: billing_worker
         credential:
           kind: password
+          strategy: single
           max_agee: 90d
           deliver_to:
             file: secrets/b.pw
 "#;
     assert_errors(
         source,
-        r#"policy.yaml:19:11: error: unknown key `max_agee` in `identities.billing-worker.accounts[0].credential`
+        r#"policy.yaml:20:11: error: unknown key `max_agee` in `identities.billing-worker.accounts[0].credential`
   help: did you mean `max_age`?"#,
     );
 }
@@ -389,6 +390,7 @@ identities:
         role: billing_worker
         credential:
           kind: password
+          strategy: single
           max_age: 90x
           deliver_to:
             file: secrets/b.pw
@@ -397,9 +399,9 @@ identities:
 "#;
     assert_errors(
         source,
-        r#"policy.yaml:19:20: error: invalid duration `90x`
+        r#"policy.yaml:20:20: error: invalid duration `90x`
   help: write one or more `<integer><unit>` parts, largest unit first, with units `d`, `h`, `m` and `s`, e.g. `90d` or `1h30m`
-policy.yaml:23:23: error: duration `0s` must be positive
+policy.yaml:24:23: error: duration `0s` must be positive
   help: write one or more `<integer><unit>` parts, largest unit first, with units `d`, `h`, `m` and `s`, e.g. `90d` or `1h30m`"#,
     );
 }
@@ -795,6 +797,7 @@ identities:
             on: table public.invoices
         credential:
           kind: password
+          strategy: single
           max_age: 90
           deliver_to:
             file: secrets/b.pw
@@ -815,7 +818,7 @@ policy.yaml:17:17: error: unknown target `pg-mian`
   help: did you mean `pg-main`?
 policy.yaml:20:24: error: unknown privilege `SELEKT`
   help: did you mean `SELECT`?
-policy.yaml:24:20: error: duration `90` has no unit
+policy.yaml:25:20: error: duration `90` has no unit
   help: write one or more `<integer><unit>` parts, largest unit first, with units `d`, `h`, `m` and `s`, e.g. `90d` or `1h30m`"#,
     );
 }
@@ -1631,6 +1634,7 @@ identities:
         role: billing-worker
         credential:
           kind: password
+          strategy: single
           deliver_to:
             file: secrets/billing.secret-id
 "#;
@@ -1661,6 +1665,7 @@ identities:
         role: billing_worker
         credential:
           kind: secret_id
+          strategy: single
           deliver_to:
             file: secrets/billing.pw
 "#;
@@ -1824,12 +1829,13 @@ identities:
         role: billing_worker
         credential:
           kind: password
+          strategy: single
           deliver_to:
             vault: { target: bao-mian, path: apps/billing/pg-password }
 "#;
     assert_errors(
         source,
-        r#"policy.yaml:25:30: error: unknown target `bao-mian`
+        r#"policy.yaml:26:30: error: unknown target `bao-mian`
   help: did you mean `bao-main`?"#,
     );
 }
@@ -1854,12 +1860,13 @@ identities:
         role: billing_worker
         credential:
           kind: password
+          strategy: single
           deliver_to:
             vault: { target: pg-main, path: apps/billing/pg-password }
 "#;
     assert_errors(
         source,
-        r#"policy.yaml:20:30: error: vault sink target `pg-main` is not an `openbao` target
+        r#"policy.yaml:21:30: error: vault sink target `pg-main` is not an `openbao` target
   help: `pg-main` is a `postgres` target, and a vault sink writes to the kv version 2 engine of a target with `kind: openbao`"#,
     );
 }
@@ -1883,6 +1890,7 @@ identities:
         role: billing-worker
         credential:
           kind: secret_id
+          strategy: single
           deliver_to:
             vault: { target: bao-main, mount: secret/, path: /apps/billing }
   report-runner:
@@ -1894,6 +1902,7 @@ identities:
         role: report-runner
         credential:
           kind: secret_id
+          strategy: single
           deliver_to:
             vault:
               target: bao-main
@@ -1901,11 +1910,11 @@ identities:
 "#;
     assert_errors(
         source,
-        r#"policy.yaml:19:47: error: invalid vault mount `secret/`
+        r#"policy.yaml:20:47: error: invalid vault mount `secret/`
   help: join segments of letters, digits, `_`, `.` and `-` with single `/`, e.g. `secret`
-policy.yaml:19:62: error: vault path `/apps/billing` starts with `/`
+policy.yaml:20:62: error: vault path `/apps/billing` starts with `/`
   help: write it relative, without the leading `/`, e.g. `apps/billing/secret-id`
-policy.yaml:32:21: error: vault path `apps/../sys/policy` contains a `.` or `..` segment
+policy.yaml:34:21: error: vault path `apps/../sys/policy` contains a `.` or `..` segment
   help: name every segment of the path, e.g. `apps/billing/secret-id`"#,
     );
 }
@@ -1929,6 +1938,7 @@ identities:
         role: billing-worker
         credential:
           kind: secret_id
+          strategy: single
           deliver_to:
             file: secrets/billing.secret-id
             vault: { target: bao-main, path: apps/billing/secret-id }
@@ -1941,13 +1951,14 @@ identities:
         role: report-runner
         credential:
           kind: secret_id
+          strategy: single
           deliver_to: {}
 "#;
     assert_errors(
         source,
-        r#"policy.yaml:20:13: error: `identities.billing-worker.accounts[0].credential.deliver_to` sets both `file` and `vault`
+        r#"policy.yaml:21:13: error: `identities.billing-worker.accounts[0].credential.deliver_to` sets both `file` and `vault`
   help: a credential is delivered to one store, so keep one of them
-policy.yaml:30:11: error: missing `file` or `vault` in `identities.report-runner.accounts[0].credential.deliver_to`
+policy.yaml:32:11: error: missing `file` or `vault` in `identities.report-runner.accounts[0].credential.deliver_to`
   help: write `file: PATH`, or `vault:` with `target`, `path` and optionally `mount`"#,
     );
 }
@@ -1972,13 +1983,14 @@ identities:
         role: billing_worker
         credential:
           kind: password
+          strategy: single
           max_uses: 3
           deliver_to:
             file: secrets/billing.pw
 "#;
     assert_errors(
         source,
-        r#"policy.yaml:19:11: error: `max_uses` does not apply to a `postgres` target
+        r#"policy.yaml:20:11: error: `max_uses` does not apply to a `postgres` target
   help: only openbao secret ids have a use count, so remove `max_uses`"#,
     );
 }
@@ -2002,13 +2014,14 @@ identities:
         role: billing-worker
         credential:
           kind: secret_id
+          strategy: single
           max_uses: -1
           deliver_to:
             file: secrets/billing.secret-id
 "#;
     assert_errors(
         source,
-        r#"policy.yaml:18:21: error: invalid value `-1` for `identities.billing-worker.accounts[0].credential.max_uses`
+        r#"policy.yaml:19:21: error: invalid value `-1` for `identities.billing-worker.accounts[0].credential.max_uses`
   help: use a whole number from 0 to 4294967295, where 0 allows any number of logins"#,
     );
 }
@@ -2829,6 +2842,7 @@ identities:
         role: billing-worker
         credential:
           kind: secret_id
+          strategy: single
           deliver_to:
             file: secrets/billing.ldap.pw
 "#;
@@ -2915,12 +2929,75 @@ fn dual_strategy_resolves_with_grace() {
         }
     );
 
-    let single = strategy_policy("pg-main", "");
+    let single = strategy_policy("pg-main", "          strategy: single\n");
     let policy = parse_policy(&single, &options()).expect("valid policy");
     let account = &policy.identities[&enact_model::NhiId::new("billing-worker")].accounts[0];
     assert_eq!(
         account.credential.as_ref().expect("credential").strategy,
         enact_model::RotationStrategy::Single
+    );
+    assert!(account.settings.is_empty());
+}
+
+#[test]
+fn alternating_strategy_names_two_users() {
+    let source = strategy_policy(
+        "pg-main",
+        "          strategy: alternating\n          grace_period: 5s\n",
+    );
+    let policy = parse_policy(&source, &options()).expect("valid policy");
+    let account = &policy.identities[&enact_model::NhiId::new("billing-worker")].accounts[0];
+    assert_eq!(
+        account.credential.as_ref().expect("credential").strategy,
+        enact_model::RotationStrategy::Alternating {
+            users: [
+                "billing_worker_blue".to_owned(),
+                "billing_worker_green".to_owned()
+            ],
+            grace: enact_model::Duration::from_secs(5)
+        }
+    );
+    assert_eq!(
+        account
+            .settings
+            .get("alternating_users")
+            .map(String::as_str),
+        Some("billing_worker_blue,billing_worker_green")
+    );
+
+    let named = strategy_policy(
+        "pg-main",
+        "          strategy: alternating\n          users: [billing_a, billing_b]\n",
+    );
+    let policy = parse_policy(&named, &options()).expect("valid policy");
+    let account = &policy.identities[&enact_model::NhiId::new("billing-worker")].accounts[0];
+    assert_eq!(
+        account
+            .settings
+            .get("alternating_users")
+            .map(String::as_str),
+        Some("billing_a,billing_b")
+    );
+}
+
+#[test]
+fn alternating_users_must_differ() {
+    assert_errors(
+        &strategy_policy(
+            "pg-main",
+            "          strategy: alternating\n          users: [billing_a, billing_a]\n",
+        ),
+        r#"policy.yaml:26:18: error: `identities.billing-worker.accounts[0].credential.users` must list two different role names
+  help: write `users: [app_blue, app_green]`, or leave `users` out for `<role>_blue` and `<role>_green`"#,
+    );
+}
+
+#[test]
+fn postgres_strategy_must_be_explicit() {
+    assert_errors(
+        &strategy_policy("pg-main", ""),
+        r#"policy.yaml:23:9: error: missing `strategy` in `identities.billing-worker.accounts[0].credential`
+  help: a `postgres` account holds one credential at a time; write `strategy: alternating` or `strategy: single`. `single` leaves a window in which dependents holding the old value fail, so it must be chosen explicitly"#,
     );
 }
 
@@ -2928,16 +3005,19 @@ fn dual_strategy_resolves_with_grace() {
 fn dual_strategy_on_postgres_rejected() {
     assert_errors(
         &strategy_policy("pg-main", "          strategy: dual\n"),
-        r#"policy.yaml:25:11: error: a `postgres` account holds one credential at a time, so it cannot rotate with `strategy: dual`
-  help: use `strategy: single`; `dual` works on `openbao` and `redis`"#,
+        r#"policy.yaml:25:11: error: a `postgres` account cannot rotate with `strategy: dual`
+  help: a `postgres` account supports `alternating` and `single`"#,
     );
 }
 
 #[test]
-fn grace_without_dual_rejected() {
+fn grace_with_single_rejected() {
     assert_errors(
-        &strategy_policy("pg-main", "          grace_period: 10s\n"),
-        r#"policy.yaml:25:11: error: `grace_period` applies only to `strategy: dual`
-  help: remove `grace_period`, or set `strategy: dual`"#,
+        &strategy_policy(
+            "pg-main",
+            "          strategy: single\n          grace_period: 10s\n",
+        ),
+        r#"policy.yaml:26:11: error: `grace_period` does not apply to `strategy: single`
+  help: remove `grace_period`, or set `strategy: dual` or `alternating`"#,
     );
 }

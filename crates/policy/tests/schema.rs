@@ -63,6 +63,7 @@ fn valid_document() -> Value {
                         ],
                         "credential": {
                             "kind": "password",
+                            "strategy": "single",
                             "max_age": "90d",
                             "deliver_to": { "file": "secrets/billing_worker.pw" }
                         },
@@ -121,6 +122,7 @@ fn valid_document() -> Value {
                         ],
                         "credential": {
                             "kind": "password",
+                            "strategy": "single",
                             "deliver_to": {
                                 "vault": { "target": "bao-main", "path": "apps/billing/ldap" }
                             }
@@ -138,6 +140,7 @@ fn valid_document() -> Value {
                         "role": "report_runner",
                         "credential": {
                             "kind": "password",
+                            "strategy": "single",
                             "deliver_to": {
                                 "vault": { "target": "bao-main", "path": "apps/reports/pg" }
                             }
@@ -155,6 +158,7 @@ fn valid_document() -> Value {
                         "role": "old_exporter",
                         "credential": {
                             "kind": "password",
+                            "strategy": "single",
                             "deliver_to": { "file": "/var/lib/enact/old_exporter.pw" }
                         },
                         "owned_objects": "refuse"

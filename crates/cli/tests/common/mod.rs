@@ -664,7 +664,7 @@ pub fn identity(id: &str, state: &str, role: &str, account: &str) -> String {
 /// Renders the credential line of an account that delivers its password to `sink`.
 pub fn credential(sink: &Path, max_age: &str) -> String {
     format!(
-        "credential: {{ kind: password, max_age: {max_age}, deliver_to: {{ file: {} }} }}\n",
+        "credential: {{ kind: password, strategy: single, max_age: {max_age}, deliver_to: {{ file: {} }} }}\n",
         sink.display()
     )
 }
@@ -1603,7 +1603,7 @@ pub fn identity_with(id: &str, state: &str, accounts: &[String]) -> String {
 /// Renders the credential line of an AppRole account that delivers its secret ID to `sink`.
 pub fn secret_id_credential(sink: &Path, max_age: &str) -> String {
     format!(
-        "credential: {{ kind: secret_id, max_age: {max_age}, deliver_to: {{ file: {} }} }}\n",
+        "credential: {{ kind: secret_id, strategy: single, max_age: {max_age}, deliver_to: {{ file: {} }} }}\n",
         sink.display()
     )
 }
@@ -1612,7 +1612,7 @@ pub fn secret_id_credential(sink: &Path, max_age: &str) -> String {
 /// `path` on the mount `mount` of `bao-main`.
 pub fn vault_credential(kind: &str, mount: &str, path: &str, max_age: &str) -> String {
     format!(
-        "credential: {{ kind: {kind}, max_age: {max_age}, deliver_to: {{ vault: {{ target: bao-main, mount: {mount}, path: {path} }} }} }}\n"
+        "credential: {{ kind: {kind}, strategy: single, max_age: {max_age}, deliver_to: {{ vault: {{ target: bao-main, mount: {mount}, path: {path} }} }} }}\n"
     )
 }
 

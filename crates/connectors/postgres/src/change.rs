@@ -28,7 +28,7 @@ enum Direction {
 impl PostgresConnector {
     /// Runs `statements` in one transaction on the admin connection and returns the notices
     /// they raised. A broken connection is dropped so the next operation opens a new one.
-    async fn run_in_transaction(
+    pub(crate) async fn run_in_transaction(
         &self,
         doing: &str,
         statements: &[String],
@@ -56,7 +56,7 @@ impl PostgresConnector {
     }
 
     /// Reads something on the admin connection, dropping it when it broke.
-    async fn admin_read<T>(
+    pub(crate) async fn admin_read<T>(
         &self,
         doing: &str,
         read: impl for<'c> FnOnce(
@@ -126,7 +126,10 @@ impl PostgresConnector {
     }
 
     /// Looks up a role's oid and login flag on the admin connection.
-    async fn lookup_role(&self, name: &str) -> Result<Option<(Oid, bool)>, ConnectorError> {
+    pub(crate) async fn lookup_role(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Oid, bool)>, ConnectorError> {
         let name = name.to_string();
         self.admin_read("looking up the role", move |client| {
             Box::pin(async move {
@@ -142,7 +145,7 @@ impl PostgresConnector {
         .await
     }
 
-    async fn require_role(&self, name: &str) -> Result<Oid, ConnectorError> {
+    pub(crate) async fn require_role(&self, name: &str) -> Result<Oid, ConnectorError> {
         match self.lookup_role(name).await? {
             Some((oid, _)) => Ok(oid),
             None => Err(ConnectorError::new(
@@ -657,7 +660,7 @@ async fn read_role_sessions(
 }
 
 /// Builds the statement that records `now` as the time the role's credential was set.
-fn record_set_time(account: &str, now: Timestamp) -> String {
+pub(crate) fn record_set_time(account: &str, now: Timestamp) -> String {
     format!(
         "ALTER ROLE {} SET {CREDENTIAL_SET_AT} = {}",
         ident(account),
@@ -667,7 +670,7 @@ fn record_set_time(account: &str, now: Timestamp) -> String {
 
 /// Computes the SCRAM-SHA-256 verifier of `secret` as an SQL literal, so the cleartext never
 /// appears in SQL text, the server log or `pg_stat_activity`.
-fn scram_verifier(secret: &Secret) -> Result<String, ConnectorError> {
+pub(crate) fn scram_verifier(secret: &Secret) -> Result<String, ConnectorError> {
     // The cleartext is needed once, to derive the verifier the server stores.
     let value = secret.expose();
     if value.is_empty() {

@@ -37,6 +37,7 @@
 //! changed by other means keeps the older record, so its age is overstated until the next
 //! rotation through enact.
 
+mod alternating;
 mod change;
 mod connect;
 mod read;
@@ -62,18 +63,20 @@ pub struct PostgresConnector {
     admin_password: Secret,
     /// The shared connection for change operations; `None` until first use or after it broke.
     admin: Mutex<Option<connect::NoticedClient>>,
+    /// Fingerprints the password inside an alternating-users credential.
+    key: FingerprintKey,
 }
 
 impl PostgresConnector {
     /// Builds a connector for `target`, which names the server as `host:port`, the database
     /// and the admin role. No connection is opened until the first operation.
     ///
-    /// Every connector takes `key`, so all are built alike. This one computes no fingerprints,
-    /// because each [`Secret`] it receives already carries its own.
+    /// `key` fingerprints the password inside an alternating-users credential, which the
+    /// connector splits out of the delivered value.
     pub fn new(
         target: &Target,
         admin_password: Secret,
-        _key: FingerprintKey,
+        key: FingerprintKey,
     ) -> Result<Self, ConnectorError> {
         let database = target.database.as_deref().ok_or_else(|| {
             ConnectorError::new(
@@ -95,6 +98,7 @@ impl PostgresConnector {
             admin_user,
             admin_password,
             admin: Mutex::new(None),
+            key,
         })
     }
 
@@ -143,11 +147,12 @@ impl Connector for PostgresConnector {
 
     async fn list_sessions(&self, account: &str) -> Result<Vec<ObservedSession>, ConnectorError> {
         let client = self.fresh_admin_client().await?;
-        let Some(oid) = read::role_oid(&client, account).await? else {
-            return Ok(Vec::new());
-        };
-        let mut sessions = read::read_sessions(&client, &[oid]).await?;
-        Ok(sessions.remove(&oid).unwrap_or_default())
+        // An alternating-users account's sessions are its users'.
+        let oids = read::session_oids(&client, account).await?;
+        let sessions = read::read_sessions(&client, &oids).await?;
+        let mut all: Vec<ObservedSession> = sessions.into_values().flatten().collect();
+        all.sort_by(|a, b| (a.started_at, a.id.as_str()).cmp(&(b.started_at, b.id.as_str())));
+        Ok(all)
     }
 
     async fn sessions_before_change(
@@ -156,7 +161,11 @@ impl Connector for PostgresConnector {
     ) -> Result<Vec<ObservedSession>, ConnectorError> {
         // A read for the evidence of a change, not a verification, so the admin connection
         // serves and no new login is needed.
-        self.sessions_on_admin(account).await
+        let mut sessions = self.sessions_on_admin(account).await?;
+        for user in self.alternates_of(account).await? {
+            sessions.extend(self.sessions_on_admin(&user).await?);
+        }
+        Ok(sessions)
     }
 
     async fn create_account(
@@ -167,9 +176,21 @@ impl Connector for PostgresConnector {
         credential: Option<&Secret>,
         now: Timestamp,
     ) -> Result<(), ConnectorError> {
-        self.configure(account, settings).await?;
-        self.create_account_impl(account, login, credential, now)
-            .await
+        match alternating::declared_users(account, settings)? {
+            None => {
+                self.create_account_impl(account, login, credential, now)
+                    .await
+            }
+            Some(users) => {
+                // The group holds the entitlements and never logs in; its users do.
+                self.create_account_impl(account, false, None, now).await?;
+                self.configure_alternates(account, &users, login).await?;
+                if let Some(credential) = credential {
+                    self.set_credential(account, credential, now).await?;
+                }
+                Ok(())
+            }
+        }
     }
 
     async fn configure(
@@ -177,13 +198,13 @@ impl Connector for PostgresConnector {
         account: &str,
         settings: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), ConnectorError> {
-        // PostgreSQL roles have no configuration keys that enact manages.
-        match settings.keys().next() {
+        // The only setting is `alternating_users`, the two login roles of a group account.
+        match alternating::declared_users(account, settings)? {
             None => Ok(()),
-            Some(key) => Err(ConnectorError::new(
-                ErrorKind::Invalid,
-                format!("role `{account}`: PostgreSQL accounts have no setting `{key}`"),
-            )),
+            Some(users) => {
+                self.require_role(account).await?;
+                self.configure_alternates(account, &users, true).await
+            }
         }
     }
 
@@ -201,11 +222,49 @@ impl Connector for PostgresConnector {
         credential: &Secret,
         now: Timestamp,
     ) -> Result<(), ConnectorError> {
+        if self.set_alternating(account, credential, now, true).await? {
+            return Ok(());
+        }
         self.set_credential_impl(account, credential, now).await
     }
 
+    async fn add_credential(
+        &self,
+        account: &str,
+        credential: &Secret,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        // Only an alternating-users account holds two passwords, one per user.
+        if self
+            .set_alternating(account, credential, now, false)
+            .await?
+        {
+            return Ok(());
+        }
+        Err(ConnectorError::new(
+            ErrorKind::Invalid,
+            format!("role `{account}` holds one password at a time; rotate it with `strategy: alternating` to keep two"),
+        ))
+    }
+
+    async fn retire_other_credentials(
+        &self,
+        account: &str,
+        keep: &Secret,
+        _now: Timestamp,
+    ) -> Result<(), ConnectorError> {
+        self.retire_alternates(account, keep).await
+    }
+
     async fn set_login(&self, account: &str, enabled: bool) -> Result<(), ConnectorError> {
-        self.set_login_impl(account, enabled).await
+        let users = self.alternates_of(account).await?;
+        if users.is_empty() {
+            return self.set_login_impl(account, enabled).await;
+        }
+        for user in users {
+            self.set_login_impl(&user, enabled).await?;
+        }
+        Ok(())
     }
 
     async fn end_sessions(
@@ -214,7 +273,11 @@ impl Connector for PostgresConnector {
         selector: &SessionSelector,
         now: Timestamp,
     ) -> Result<Vec<ObservedSession>, ConnectorError> {
-        self.end_sessions_impl(account, selector, now).await
+        let mut ended = self.end_sessions_impl(account, selector, now).await?;
+        for user in self.alternates_of(account).await? {
+            ended.extend(self.end_sessions_impl(&user, selector, now).await?);
+        }
+        Ok(ended)
     }
 
     async fn delete_account(
@@ -222,13 +285,22 @@ impl Connector for PostgresConnector {
         account: &str,
         owned: &OwnedObjects,
     ) -> Result<(), ConnectorError> {
+        for user in self.alternates_of(account).await? {
+            self.delete_account_impl(&user, owned).await?;
+        }
         self.delete_account_impl(account, owned).await
     }
 
     async fn probe_login(&self, account: &str, credential: &Secret) -> LoginProbe {
+        // An alternating-users credential logs in as the user it names.
+        let split = enact_model::split_alternating_value(credential, &self.key);
+        let (login_as, secret) = match &split {
+            Some((user, password)) => (user.as_str(), password),
+            None => (account, credential),
+        };
         // The probe must present the credential itself to learn whether the server accepts it.
-        let password = credential.expose();
-        let outcome = match self.endpoint.connect(account, password).await {
+        let password = secret.expose();
+        let outcome = match self.endpoint.connect(login_as, password).await {
             Ok(client) => {
                 // Dropping the client sends Terminate and closes the session.
                 drop(client);

@@ -17,6 +17,14 @@ use tokio_postgres::{Client, GenericClient, IsolationLevel};
 /// as microseconds since the Unix epoch.
 pub const CREDENTIAL_SET_AT: &str = "enact.credential_set_at";
 
+/// The per-role setting that marks a login role as one of the two alternating users of a group
+/// role; its value is the group's name.
+pub const ALTERNATE_OF: &str = "enact.alternate_of";
+
+/// The account setting that names an alternating-users account's two login roles, comma
+/// separated.
+pub const ALTERNATING_USERS: &str = "alternating_users";
+
 /// Which roles a read covers.
 pub(crate) enum Scope<'a> {
     /// Every login role except `pg_*` roles, the bootstrap superuser and the connected admin,
@@ -61,7 +69,20 @@ pub(crate) async fn read_accounts(
         .map_err(|e| db_error("reading the server clock", e))?;
     let observed_at = Timestamp(now_row.get(0));
 
-    let roles = read_roles(&transaction, &scope).await?;
+    let mut roles = read_roles(&transaction, &scope).await?;
+    let alternates = read_alternates(&transaction).await?;
+    // The alternating users of a group in scope are read with it, and folded into it below.
+    let in_scope: HashMap<String, Oid> = roles.iter().map(|r| (r.name.clone(), r.oid)).collect();
+    let missing: Vec<Oid> = alternates
+        .iter()
+        .filter(|(oid, group)| {
+            in_scope.contains_key(group.as_str()) && !roles.iter().any(|r| r.oid == **oid)
+        })
+        .map(|(oid, _)| *oid)
+        .collect();
+    if !missing.is_empty() {
+        roles.extend(read_roles_by_oid(&transaction, &missing).await?);
+    }
     let oids: Vec<Oid> = roles.iter().map(|role| role.oid).collect();
 
     let mut entitlements = read_memberships(&transaction, &oids).await?;
@@ -77,22 +98,29 @@ pub(crate) async fn read_accounts(
         .await
         .map_err(|e| db_error("ending the read-only transaction", e))?;
 
-    let accounts = roles
-        .into_iter()
-        .map(|role| {
-            let account = ObservedAccount {
-                name: role.name.clone(),
-                login_enabled: role.login,
-                entitlements: entitlements.remove(&role.oid).unwrap_or_default(),
-                credential_set_at: set_times.get(&role.oid).copied(),
-                sessions: sessions.remove(&role.oid).unwrap_or_default(),
-                owned_objects: owned.get(&role.oid).copied().unwrap_or(0),
-                extra_credentials: 0,
-                settings: Default::default(),
-            };
-            (role.name, account)
-        })
-        .collect();
+    let mut accounts: BTreeMap<String, ObservedAccount> = BTreeMap::new();
+    let mut folded: Vec<(String, ObservedAccount)> = Vec::new();
+    for role in roles {
+        let account = ObservedAccount {
+            name: role.name.clone(),
+            login_enabled: role.login,
+            entitlements: entitlements.remove(&role.oid).unwrap_or_default(),
+            credential_set_at: set_times.get(&role.oid).copied(),
+            sessions: sessions.remove(&role.oid).unwrap_or_default(),
+            owned_objects: owned.get(&role.oid).copied().unwrap_or(0),
+            extra_credentials: 0,
+            settings: Default::default(),
+        };
+        match alternates.get(&role.oid) {
+            Some(group) if in_scope.contains_key(group.as_str()) => {
+                folded.push((group.clone(), account))
+            }
+            _ => {
+                accounts.insert(role.name, account);
+            }
+        }
+    }
+    fold_alternates(&mut accounts, folded);
     Ok(Snapshot {
         observed_at,
         accounts,
@@ -134,6 +162,90 @@ async fn read_roles(
             login: row.get(2),
         })
         .collect())
+}
+
+/// Reads which login roles are alternating users, and of which group.
+async fn read_alternates(
+    client: &impl GenericClient,
+) -> Result<HashMap<Oid, String>, ConnectorError> {
+    let prefix = format!("{ALTERNATE_OF}=");
+    let rows = client
+        .query(
+            "SELECT s.setrole, substr(c.setting, length($1) + 1) \
+             FROM pg_db_role_setting s, unnest(s.setconfig) AS c(setting) \
+             WHERE s.setdatabase = 0 AND starts_with(c.setting, $1)",
+            &[&prefix],
+        )
+        .await
+        .map_err(|e| db_error("reading alternating users", e))?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+async fn read_roles_by_oid(
+    client: &impl GenericClient,
+    oids: &[Oid],
+) -> Result<Vec<Role>, ConnectorError> {
+    let rows = client
+        .query(
+            "SELECT oid, rolname::text, rolcanlogin FROM pg_roles WHERE oid = ANY($1::oid[])",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| db_error("reading roles", e))?;
+    Ok(rows
+        .iter()
+        .map(|row| Role {
+            oid: row.get(0),
+            name: row.get(1),
+            login: row.get(2),
+        })
+        .collect())
+}
+
+/// Folds each alternating user into its group: the group is the account, its login is enabled
+/// when every user's is, its credential was set when the newest user password was, and its
+/// sessions are the users'. `alternating_users` lists the users; a user holding any right
+/// besides membership in the group is named there too, so the plan configures it away.
+fn fold_alternates(
+    accounts: &mut BTreeMap<String, ObservedAccount>,
+    folded: Vec<(String, ObservedAccount)>,
+) {
+    let mut by_group: BTreeMap<String, Vec<ObservedAccount>> = BTreeMap::new();
+    for (group, user) in folded {
+        by_group.entry(group).or_default().push(user);
+    }
+    for (group, mut users) in by_group {
+        let Some(account) = accounts.get_mut(&group) else {
+            continue;
+        };
+        users.sort_by(|a, b| a.name.cmp(&b.name));
+        let expected = BTreeSet::from([Entitlement::Membership {
+            group: group.clone(),
+        }]);
+        let names: Vec<String> = users.iter().map(|user| user.name.clone()).collect();
+        let mut value = names.join(",");
+        let extra: Vec<&str> = users
+            .iter()
+            .filter(|user| user.entitlements != expected)
+            .map(|user| user.name.as_str())
+            .collect();
+        if !extra.is_empty() {
+            value.push_str(&format!(
+                " ({} not exactly a member of {group})",
+                extra.join(", ")
+            ));
+        }
+        account.login_enabled = users.iter().all(|user| user.login_enabled);
+        account.credential_set_at = users.iter().filter_map(|u| u.credential_set_at).max();
+        account.owned_objects += users.iter().map(|user| user.owned_objects).sum::<u64>();
+        account
+            .sessions
+            .extend(users.iter_mut().flat_map(|user| user.sessions.drain(..)));
+        account
+            .sessions
+            .sort_by(|a, b| (a.started_at, a.id.as_str()).cmp(&(b.started_at, b.id.as_str())));
+        account.settings.insert(ALTERNATING_USERS.to_owned(), value);
+    }
 }
 
 async fn read_memberships(
@@ -326,4 +438,23 @@ pub(crate) async fn role_oid(
         .await
         .map_err(|e| db_error("looking up the role", e))?;
     Ok(row.map(|row| row.get(0)))
+}
+
+/// The oids whose sessions are the account's: its own role and its alternating users.
+pub(crate) async fn session_oids(
+    client: &impl GenericClient,
+    name: &str,
+) -> Result<Vec<Oid>, ConnectorError> {
+    let marker = format!("{ALTERNATE_OF}={name}");
+    let rows = client
+        .query(
+            "SELECT oid FROM pg_roles WHERE rolname = $1 \
+             UNION ALL \
+             SELECT s.setrole FROM pg_db_role_setting s \
+             WHERE s.setdatabase = 0 AND $2 = ANY(s.setconfig)",
+            &[&name, &marker],
+        )
+        .await
+        .map_err(|e| db_error("looking up the role", e))?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }

@@ -17,8 +17,16 @@ use std::collections::BTreeMap;
 /// OpenBao dev server enables.
 const DEFAULT_KV_MOUNT: &str = "secret";
 
-/// The target kinds whose accounts accept two credentials at once.
-const DUAL_KINDS: [&str; 2] = [OPENBAO, "redis"];
+/// The rotation strategies a target kind supports. Kinds whose accounts accept two
+/// credentials at once support `dual`; PostgreSQL, with one password per role, supports
+/// `alternating`, which keeps two login roles.
+fn strategies_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        OPENBAO | "redis" => &["dual", "single"],
+        "postgres" => &["alternating", "single"],
+        _ => &["single"],
+    }
+}
 
 /// How long dependents have to move to a new credential when the policy does not say.
 const DEFAULT_GRACE_SECS: i64 = 30;
@@ -87,32 +95,78 @@ impl Cx<'_> {
         })
     }
 
-    /// Reads `strategy` and `grace_period`. `dual` needs a target that accepts two credentials
-    /// at once; `grace_period` applies to `dual` only.
+    /// Reads `strategy`, `grace_period` and `users`. Each kind supports its own strategies
+    /// (see [`strategies_of`]). `single` leaves a window in which dependents fail, so where it
+    /// is the only choice, or where `alternating` is the other, the policy must name it; kinds
+    /// that take two credentials at once default to `dual`. An alternating strategy whose users
+    /// are not given gets empty names, which the account check fills in from the role.
     fn strategy(&mut self, fields: &Fields<'_>, kind: Option<&str>) -> Option<RotationStrategy> {
-        // Redis accepts several passwords per user, so its rotations hold two by default.
-        let default = if kind == Some("redis") {
-            "dual"
-        } else {
-            "single"
-        };
+        let supported = kind.map(strategies_of);
         let word = match fields.get("strategy") {
             Some(value) => self.choice(
                 value,
                 &fields.path_of("strategy"),
                 "rotation strategy",
-                &["single", "dual"],
+                &["single", "dual", "alternating"],
             )?,
-            None => default,
+            None => match (kind, supported) {
+                (Some(kind), Some(supported)) if !supported.contains(&"dual") => {
+                    let choices = supported
+                        .iter()
+                        .map(|word| format!("`strategy: {word}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    self.error(
+                        fields.anchor,
+                        ErrorKind::MissingKey,
+                        format!("missing `strategy` in `{}`", fields.path),
+                        Some(format!(
+                            "{} `{kind}` account holds one credential at a time; write {choices}. \
+                             `single` leaves a window in which dependents holding the old value \
+                             fail, so it must be chosen explicitly",
+                            kinds::article(kind)
+                        )),
+                    );
+                    return None;
+                }
+                _ => "dual",
+            },
         };
+        if let (Some(kind), Some(supported)) = (kind, supported) {
+            if !supported.contains(&word) {
+                if let Some((key, _)) = fields.entry("strategy") {
+                    self.error(
+                        key.loc,
+                        ErrorKind::InvalidValue,
+                        format!(
+                            "{} `{kind}` account cannot rotate with `strategy: {word}`",
+                            kinds::article(kind)
+                        ),
+                        Some(format!(
+                            "{} `{kind}` account supports {}",
+                            kinds::article(kind),
+                            supported
+                                .iter()
+                                .map(|w| format!("`{w}`"))
+                                .collect::<Vec<_>>()
+                                .join(" and ")
+                        )),
+                    );
+                }
+                return None;
+            }
+        }
         let grace = match fields.entry("grace_period") {
             None => Some(None),
-            Some((key, _)) if word != "dual" => {
+            Some((key, _)) if word == "single" => {
                 self.error(
                     key.loc,
                     ErrorKind::Conflict,
-                    "`grace_period` applies only to `strategy: dual`".to_owned(),
-                    Some("remove `grace_period`, or set `strategy: dual`".to_owned()),
+                    "`grace_period` does not apply to `strategy: single`".to_owned(),
+                    Some(
+                        "remove `grace_period`, or set `strategy: dual` or `alternating`"
+                            .to_owned(),
+                    ),
                 );
                 None
             }
@@ -120,31 +174,55 @@ impl Cx<'_> {
                 .duration(value, &fields.path_of("grace_period"))
                 .map(Some),
         };
-        if word != "dual" {
-            return grace.map(|_| RotationStrategy::Single);
+        let users = match fields.entry("users") {
+            None => Some(None),
+            Some((key, _)) if word != "alternating" => {
+                self.error(
+                    key.loc,
+                    ErrorKind::Conflict,
+                    "`users` applies only to `strategy: alternating`".to_owned(),
+                    Some("remove `users`, or set `strategy: alternating`".to_owned()),
+                );
+                None
+            }
+            Some((_, value)) => self
+                .alternating_users(value, &fields.path_of("users"))
+                .map(Some),
+        };
+        let grace = grace?.unwrap_or(enact_model::Duration::from_secs(DEFAULT_GRACE_SECS));
+        match word {
+            "single" => Some(RotationStrategy::Single),
+            "dual" => Some(RotationStrategy::Dual { grace }),
+            _ => Some(RotationStrategy::Alternating {
+                users: users?.unwrap_or_default(),
+                grace,
+            }),
         }
-        if let Some(kind) = kind {
-            if !DUAL_KINDS.contains(&kind) {
-                let loc = fields.entry("strategy").map(|(key, _)| key.loc);
-                if let Some(loc) = loc {
-                    self.error(
-                        loc,
-                        ErrorKind::InvalidValue,
-                        format!(
-                            "{} `{kind}` account holds one credential at a time, so it cannot rotate with `strategy: dual`",
-                            kinds::article(kind)
-                        ),
-                        Some(format!(
-                            "use `strategy: single`; `dual` works on {}",
-                            DUAL_KINDS.map(|k| format!("`{k}`")).join(" and ")
-                        )),
-                    );
-                }
-                return None;
+    }
+
+    /// Reads the two login users of an alternating strategy.
+    fn alternating_users(&mut self, node: &Node, path: &str) -> Option<[String; 2]> {
+        let items = self.sequence(node, path)?;
+        let names: Vec<String> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| self.text(item, &format!("{path}[{index}]")))
+            .collect();
+        if names.len() != items.len() {
+            return None;
+        }
+        match <[String; 2]>::try_from(names) {
+            Ok(pair) if pair[0] != pair[1] => Some(pair),
+            _ => {
+                self.error(
+                    node.loc,
+                    ErrorKind::InvalidValue,
+                    format!("`{path}` must list two different role names"),
+                    Some("write `users: [app_blue, app_green]`, or leave `users` out for `<role>_blue` and `<role>_green`".to_owned()),
+                );
+                None
             }
         }
-        let grace = grace?.unwrap_or(enact_model::Duration::from_secs(DEFAULT_GRACE_SECS));
-        Some(RotationStrategy::Dual { grace })
     }
 
     /// Reads the credential kind and checks it against the target's kind (see

@@ -196,13 +196,38 @@ impl Cx<'_> {
             None => Some(OwnedObjects::Refuse),
         };
 
-        let credential = credential?;
+        let mut credential = credential?;
         let sessions = sessions?;
-        let settings = if kind == Some(OPENBAO) {
+        let mut settings = if kind == Some(OPENBAO) {
             approle_settings(credential.as_ref(), sessions.as_ref())
         } else {
             BTreeMap::new()
         };
+        if let Some(enact_model::RotationStrategy::Alternating { users, .. }) = credential
+            .as_mut()
+            .map(|credential| &mut credential.policy.strategy)
+        {
+            let role = role.as_deref()?;
+            if users[0].is_empty() {
+                *users = [format!("{role}_blue"), format!("{role}_green")];
+            }
+            let loc = fields
+                .get("credential")
+                .map(|node| node.loc)
+                .unwrap_or(fields.anchor);
+            for user in users.iter() {
+                if let Some(kind) = kind {
+                    if let Err(problem) = values::account_name(kind, user, NameUse::Account) {
+                        self.problem(loc, problem);
+                        return None;
+                    }
+                }
+                if let Some(target) = &target {
+                    self.claim_role(identity, target, user, loc, claims)?;
+                }
+            }
+            settings.insert("alternating_users".to_owned(), users.join(","));
+        }
         Some(Account {
             target: TargetId::new(target?),
             name: role?,
