@@ -71,6 +71,10 @@ pub enum Command {
     Evidence(EvidenceCommand),
     /// Print the JSON Schema of the policy file.
     Schema,
+    /// Answer exposed secrets: match each finding to its managed credential, revoke and
+    /// replace it, purge every copy, end its sessions and prove it. Exits 0 only if every
+    /// matched finding is proven revoked.
+    Respond(RespondArgs),
 }
 
 /// Options of `enact plan`.
@@ -116,6 +120,46 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+/// Options of `enact respond`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["finding", "stdin"])))]
+pub struct RespondArgs {
+    /// A secret-scanner report: gitleaks JSON, TruffleHog JSON lines or a detect-secrets
+    /// baseline.
+    #[arg(long, value_name = "FILE")]
+    pub finding: Option<PathBuf>,
+
+    /// Read one exposed value from standard input instead of a report.
+    #[arg(long)]
+    pub stdin: bool,
+
+    /// The report's format; `auto` recognizes it from its shape.
+    #[arg(long, value_enum, default_value_t = RespondFormat::Auto)]
+    pub format: RespondFormat,
+
+    /// Allow up to this many destructive actions (purges) in this response, instead of the
+    /// policy's `limits.max_destructive`.
+    #[arg(long, value_name = "N", conflicts_with = "allow_destructive")]
+    pub max_destructive: Option<usize>,
+
+    /// Allow any number of destructive actions in this response.
+    #[arg(long)]
+    pub allow_destructive: bool,
+
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Secret-scanner report formats.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum RespondFormat {
+    Auto,
+    Gitleaks,
+    Trufflehog,
+    DetectSecrets,
 }
 
 /// `enact evidence` subcommands.

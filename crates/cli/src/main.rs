@@ -98,6 +98,7 @@ fn main() -> ExitCode {
                 commands::evidence::export(global, args)
             }
             Command::Schema => commands::schema(),
+            Command::Respond(args) => commands::respond::run(global, args).await,
         }
     });
     match outcome {

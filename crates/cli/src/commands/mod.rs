@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod evidence;
 pub mod plan;
+pub mod respond;
 pub mod status;
 
 use crate::args::GlobalArgs;
