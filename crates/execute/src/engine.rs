@@ -6,8 +6,8 @@ use crate::{EvidenceWriter, Progress, SecretGenerator, SinkResolver};
 use enact_connector::{Connector, ConnectorError, Sink};
 use enact_evidence::{ActionRecord, CredentialFingerprint, Outcome, SessionNote, StepRecord};
 use enact_model::{
-    judge, Action, ActionKind, Clock, FingerprintKey, Plan, PlanId, Policy, SinkRef, TargetId,
-    Verdict,
+    judge, Action, ActionKind, Clock, FingerprintKey, Plan, PlanId, Policy, RotationStrategy,
+    SinkRef, TargetId, Verdict,
 };
 use enact_verify::{all_confirmed, probe_action, probe_previous_purged, VerifyContext};
 use futures::future::join_all;
@@ -29,6 +29,37 @@ pub struct ExecuteOptions {
     pub per_target_concurrency: usize,
     /// Refuse the plan if it has more destructive actions than this; `None` allows any number.
     pub max_destructive: Option<usize>,
+    /// A crash to simulate, for tests of recovery; `None` in normal use.
+    pub crash: Option<CrashPoint>,
+}
+
+/// Where a simulated crash stops the process: right after a step's intent is journaled, before
+/// its side effect, or right after its result is journaled. The process aborts as if killed,
+/// with nothing flushed or cleaned up. Parsed from `before:STEP` or `after:STEP`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrashPoint {
+    pub after: bool,
+    pub step: String,
+}
+
+impl std::str::FromStr for CrashPoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once(':') {
+            Some(("before", step)) if !step.is_empty() => Ok(CrashPoint {
+                after: false,
+                step: step.to_owned(),
+            }),
+            Some(("after", step)) if !step.is_empty() => Ok(CrashPoint {
+                after: true,
+                step: step.to_owned(),
+            }),
+            _ => Err(format!(
+                "invalid crash point `{text}`: write `before:STEP` or `after:STEP`, such as `after:promote-credential`"
+            )),
+        }
+    }
 }
 
 impl Default for ExecuteOptions {
@@ -38,6 +69,7 @@ impl Default for ExecuteOptions {
             base_backoff: StdDuration::from_millis(200),
             per_target_concurrency: 8,
             max_destructive: Some(10),
+            crash: None,
         }
     }
 }
@@ -253,6 +285,34 @@ impl Executor {
         }
     }
 
+    /// The declared dependents of the credential an action rotates, and the two users of an
+    /// alternating-users account that the action gives a credential to.
+    fn credential_context(
+        &self,
+        action: &Action,
+    ) -> (Vec<enact_model::Dependent>, Option<[String; 2]>) {
+        let declared = self
+            .policy
+            .accounts_on(&action.target)
+            .find(|(_, account)| account.name == action.account)
+            .and_then(|(_, account)| account.credential.clone());
+        let users_of = |strategy: &RotationStrategy| match strategy {
+            RotationStrategy::Alternating { users, .. } => Some(users.clone()),
+            _ => None,
+        };
+        match &action.kind {
+            // The action names its strategy, so a saved plan is carried out as it was made.
+            ActionKind::RotateCredential { strategy, .. } => (
+                declared.map(|c| c.dependents).unwrap_or_default(),
+                users_of(strategy),
+            ),
+            ActionKind::CreateAccount { sink: Some(_), .. } => {
+                (Vec::new(), declared.and_then(|c| users_of(&c.strategy)))
+            }
+            _ => (Vec::new(), None),
+        }
+    }
+
     async fn execute_action(
         &self,
         run: &RunRef<'_>,
@@ -388,6 +448,7 @@ impl Executor {
             );
         }
 
+        let (dependents, alternating) = self.credential_context(action);
         let ctx = StepContext {
             action,
             connector: connector.as_ref(),
@@ -395,6 +456,8 @@ impl Executor {
             key: &self.key,
             generator: self.generator.as_ref(),
             clock: self.clock.as_ref(),
+            dependents: &dependents,
+            alternating: alternating.as_ref(),
         };
         let mut state = StepState::default();
         let mut records = Vec::new();
@@ -557,6 +620,7 @@ impl Executor {
                     transient: false,
                 });
             }
+            self.maybe_crash(step, false);
             let outcome = perform(step, ctx, state, now).await;
             let result = to_result(&outcome);
             if let Err(error) = self.store.step_result(
@@ -575,6 +639,7 @@ impl Executor {
                     transient: true,
                 });
             }
+            self.maybe_crash(step, true);
             match outcome {
                 Ok(learned) => {
                     state.merge(&serde_json::to_value(&learned).unwrap_or_default());
@@ -583,7 +648,10 @@ impl Executor {
                         started_at,
                         ended_at: self.clock.now(),
                         attempts: attempt - first_attempt + 1,
-                        result: "ok".to_string(),
+                        result: match learned.summary() {
+                            Some(summary) => format!("ok: {summary}"),
+                            None => "ok".to_string(),
+                        },
                     });
                     return Ok(());
                 }
@@ -607,6 +675,19 @@ impl Executor {
                         transient: error.is_transient(),
                     });
                 }
+            }
+        }
+    }
+
+    /// Stops the process at the configured crash point, as `kill -9` would.
+    fn maybe_crash(&self, step: Step, after: bool) {
+        if let Some(point) = &self.options.crash {
+            if point.after == after && point.step == step.name() {
+                error!(
+                    step = step.name(),
+                    after, "stopping at the simulated crash point"
+                );
+                std::process::abort();
             }
         }
     }
@@ -750,14 +831,21 @@ impl Executor {
         let mut sessions: Vec<SessionNote> = state
             .sessions_before
             .iter()
-            .map(|s| SessionNote {
-                session: s.clone(),
-                fate: if ended.contains(&s.id.as_str()) {
+            .map(|s| {
+                let fate = if ended.contains(&s.id.as_str()) {
                     "ended"
                 } else {
                     "left open"
+                };
+                let fate = if state.undeclared.contains(&s.id) {
+                    format!("{fate}, undeclared dependent")
+                } else {
+                    fate.to_string()
+                };
+                SessionNote {
+                    session: s.clone(),
+                    fate,
                 }
-                .to_string(),
             })
             .collect();
         for session in &state.ended {

@@ -9,15 +9,16 @@
 //! - An action's status becomes verified only from a [`enact_model::Verdict::Verified`], which
 //!   only [`enact_model::judge`] can produce, and only after its evidence record is written.
 
+mod dependents;
 mod engine;
 pub mod journal;
 mod steps;
 
-pub use engine::{ActionResult, ExecuteError, ExecuteOptions, Executor, RunReport};
+pub use engine::{ActionResult, CrashPoint, ExecuteError, ExecuteOptions, Executor, RunReport};
 pub use journal::{
     ActionStatus, JournaledStep, LastVerified, ResumableAction, StateStore, StepResult, StoreError,
 };
-pub use steps::{steps_of, Step, StepState};
+pub use steps::{steps_of, DependentMove, Step, StepState};
 
 pub use enact_connector::SinkResolver;
 use enact_evidence::ActionRecord;

@@ -8,7 +8,7 @@ use crate::journal::StepResult;
 use crate::SecretGenerator;
 use enact_connector::{Connector, ConnectorError, DeliveryMeta, ErrorKind, LoginProbe, Sink};
 use enact_model::{
-    alternating_value, split_alternating_value, Action, ActionKind, Clock, Fingerprint,
+    alternating_value, split_alternating_value, Action, ActionKind, Clock, Dependent, Fingerprint,
     FingerprintKey, ObservedSession, RotationStrategy, Secret, SessionSelector, Timestamp,
 };
 use serde::{Deserialize, Serialize};
@@ -162,6 +162,23 @@ pub struct StepState {
     /// Sessions this action ended.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub ended: Vec<ObservedSession>,
+    /// When the sink made the new credential current.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub promoted_at: Option<Timestamp>,
+    /// How each declared dependent was seen to move to the new credential.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub dependents: Vec<DependentMove>,
+    /// Ids of sessions on the previous credential that belong to no declared dependent.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub undeclared: Vec<String>,
+}
+
+/// How a declared dependent was seen to use the new credential.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DependentMove {
+    pub name: String,
+    /// What showed it, such as `session 4242 opened after the promotion`.
+    pub seen: String,
 }
 
 impl StepState {
@@ -181,7 +198,32 @@ impl StepState {
                 self.sessions_before = other.sessions_before;
             }
             self.ended.extend(other.ended);
+            if other.promoted_at.is_some() {
+                self.promoted_at = other.promoted_at;
+            }
+            if !other.dependents.is_empty() {
+                self.dependents = other.dependents;
+            }
+            if !other.undeclared.is_empty() {
+                self.undeclared = other.undeclared;
+            }
         }
+    }
+
+    /// A line for the evidence about what a step learned, where there is more to say than `ok`.
+    pub fn summary(&self) -> Option<String> {
+        let mut parts: Vec<String> = self
+            .dependents
+            .iter()
+            .map(|moved| format!("dependent `{}` moved ({})", moved.name, moved.seen))
+            .collect();
+        if !self.undeclared.is_empty() {
+            parts.push(format!(
+                "sessions {} on the previous credential belong to no declared dependent",
+                self.undeclared.join(", ")
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -193,6 +235,11 @@ pub struct StepContext<'a> {
     pub key: &'a FingerprintKey,
     pub generator: &'a dyn SecretGenerator,
     pub clock: &'a dyn Clock,
+    /// The declared dependents of the credential, for a rotation.
+    pub dependents: &'a [Dependent],
+    /// The two login users of an alternating-users account, when the action gives it a
+    /// credential; the staged value then names the user it is for.
+    pub alternating: Option<&'a [String; 2]>,
 }
 
 fn missing_sink(action: &Action) -> ConnectorError {
@@ -253,11 +300,7 @@ pub async fn perform(
             let sink = ctx.sink.ok_or_else(|| missing_sink(ctx.action))?;
             let previous = sink.read_current(ctx.key).await?;
             let mut secret = ctx.generator.generate(ctx.key);
-            if let ActionKind::RotateCredential {
-                strategy: RotationStrategy::Alternating { users, .. },
-                ..
-            } = &ctx.action.kind
-            {
+            if let Some(users) = ctx.alternating {
                 // The new password goes to the user that the current value does not name.
                 let in_use = previous
                     .as_ref()
@@ -315,12 +358,36 @@ pub async fn perform(
                 .await?;
         }
         Step::WaitForDependents => {
-            if let ActionKind::RotateCredential { strategy, .. } = &ctx.action.kind {
+            if let ActionKind::RotateCredential {
+                strategy,
+                end_sessions,
+                ..
+            } = &ctx.action.kind
+            {
                 let grace = strategy
                     .grace()
                     .unwrap_or(enact_model::Duration::from_secs(0));
-                let micros = u64::try_from(grace.as_micros()).unwrap_or(0);
-                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+                if ctx.dependents.is_empty() {
+                    // Nobody to watch: every dependent gets the whole grace period.
+                    let micros = u64::try_from(grace.as_micros()).unwrap_or(0);
+                    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+                } else {
+                    let new_user = staged_value(ctx, state)
+                        .await
+                        .ok()
+                        .and_then(|value| split_alternating_value(&value, ctx.key))
+                        .map(|(user, _)| user);
+                    let watch = crate::dependents::Watch {
+                        promoted_at: state.promoted_at.unwrap_or(now),
+                        grace,
+                        new_user,
+                        end_on_rotation: *end_sessions,
+                        new_fingerprint: state.new_fingerprint.clone(),
+                    };
+                    let seen = crate::dependents::wait(ctx, &watch).await?;
+                    learned.dependents = seen.moved;
+                    learned.undeclared = seen.undeclared;
+                }
             }
         }
         Step::RetirePrevious => {
@@ -366,6 +433,7 @@ pub async fn perform(
                 )
             })?;
             sink.promote(expected, ctx.key).await?;
+            learned.promoted_at = Some(ctx.clock.now());
         }
         Step::Configure => {
             let ActionKind::Configure { settings } = &ctx.action.kind else {

@@ -505,6 +505,7 @@ fn harness(max_destructive: Option<usize>) -> Harness {
                 max_age: None,
                 sink: sink_path(&dir),
                 strategy: Default::default(),
+                dependents: Vec::new(),
             }),
             sessions: None,
             owned_objects: OwnedObjects::Refuse,
@@ -536,6 +537,7 @@ fn harness(max_destructive: Option<usize>) -> Harness {
             base_backoff: StdDuration::from_millis(1),
             per_target_concurrency: 4,
             max_destructive,
+            crash: None,
         },
     };
     Harness {

@@ -17,11 +17,13 @@ pub mod verdict;
 
 pub use action::{Action, ActionKind, Plan, SessionSelector, UnmanagedFinding};
 pub use ids::{ActionId, NhiId, PlanId, TargetId};
-pub use observed::{Observation, ObservedAccount, ObservedSession, SinkState, TargetObservation};
+pub use observed::{
+    Observation, ObservedAccount, ObservedSession, SinkState, TargetObservation, SESSION_USER,
+};
 pub use policy::{
-    alternating_value, split_alternating_value, Account, CredentialPolicy, Entitlement, Identity,
-    LifecycleState, ObjectRef, OwnedObjects, Policy, RotationStrategy, SessionPolicy, SinkRef,
-    Target, UnmanagedAction, UnmanagedPolicy,
+    alternating_value, split_alternating_value, Account, CredentialPolicy, Dependent,
+    DependentCheck, Entitlement, Identity, LifecycleState, ObjectRef, OwnedObjects, Policy,
+    RotationStrategy, SessionPolicy, SinkRef, Target, UnmanagedAction, UnmanagedPolicy,
 };
 pub use secret::{Fingerprint, FingerprintKey, Secret};
 pub use time::{Clock, Duration, SystemClock, Timestamp};

@@ -110,6 +110,10 @@ pub struct ObservedAccount {
     pub settings: BTreeMap<String, String>,
 }
 
+/// The session metadata key under which a connector records the user a session logged in as,
+/// where that differs from the account, as with alternating users.
+pub const SESSION_USER: &str = "user";
+
 /// An open session of an account.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ObservedSession {
@@ -120,4 +124,7 @@ pub struct ObservedSession {
     pub idle_since: Option<Timestamp>,
     pub application_name: String,
     pub client_addr: Option<String>,
+    /// Labels the target keeps on the session, such as an OpenBao token's metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }

@@ -216,6 +216,85 @@ pub struct CredentialPolicy {
     /// How a rotation replaces the credential.
     #[serde(default)]
     pub strategy: RotationStrategy,
+    /// The processes that use the credential, which a rotation waits for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependents: Vec<Dependent>,
+}
+
+/// A process that uses a credential, and how to tell that it moved to a new one.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Dependent {
+    pub name: String,
+    pub check: DependentCheck,
+}
+
+/// How a dependent is observed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DependentCheck {
+    /// Its sessions carry this application name (PostgreSQL `application_name`, Redis
+    /// `CLIENT SETNAME`, OpenBao token display name).
+    ApplicationName(String),
+    /// Its sessions come from this client address; a port is ignored.
+    ClientAddr(String),
+    /// Its sessions carry this metadata pair (OpenBao token metadata).
+    Metadata { key: String, value: String },
+    /// A command whose exit status 0 says the dependent authenticates with the current
+    /// credential.
+    Command(Vec<String>),
+    /// An HTTP endpoint whose 2xx answer says the dependent authenticates with the current
+    /// credential.
+    Http(String),
+}
+
+impl Dependent {
+    /// Whether `session` belongs to this dependent. Always false for a dependent observed by
+    /// a probe, which has no sessions to match.
+    pub fn owns(&self, session: &crate::ObservedSession) -> bool {
+        match &self.check {
+            DependentCheck::ApplicationName(name) => session.application_name == *name,
+            DependentCheck::ClientAddr(addr) => session
+                .client_addr
+                .as_deref()
+                .is_some_and(|found| host_of(found) == host_of(addr)),
+            DependentCheck::Metadata { key, value } => session.metadata.get(key) == Some(value),
+            DependentCheck::Command(_) | DependentCheck::Http(_) => false,
+        }
+    }
+
+    /// Whether the dependent is observed through its sessions, not a probe.
+    pub fn by_sessions(&self) -> bool {
+        !matches!(
+            self.check,
+            DependentCheck::Command(_) | DependentCheck::Http(_)
+        )
+    }
+}
+
+impl fmt::Display for Dependent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` (", self.name)?;
+        match &self.check {
+            DependentCheck::ApplicationName(name) => write!(f, "application `{name}`")?,
+            DependentCheck::ClientAddr(addr) => write!(f, "client {addr}")?,
+            DependentCheck::Metadata { key, value } => write!(f, "metadata {key}={value}")?,
+            DependentCheck::Command(argv) => write!(f, "command `{}`", argv.join(" "))?,
+            DependentCheck::Http(url) => write!(f, "http {url}")?,
+        }
+        write!(f, ")")
+    }
+}
+
+/// The host part of an address written `host`, `host:port` or `[v6]:port`.
+fn host_of(addr: &str) -> &str {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match addr.rsplit_once(':') {
+        // One colon: `host:port`. More: a bare IPv6 address.
+        Some((host, _)) if !host.contains(':') => host,
+        _ => addr,
+    }
 }
 
 /// How a rotation replaces a credential.

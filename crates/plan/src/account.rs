@@ -51,6 +51,19 @@ pub fn plan_account(
     sink: Option<SinkState>,
     now: Timestamp,
 ) -> Vec<Action> {
+    plan_account_with(identity, account, found, sink, now, false)
+}
+
+/// Plans one account like [`plan_account`]; with `rotate`, an active account's credential is
+/// rotated whatever its age.
+pub(crate) fn plan_account_with(
+    identity: &Identity,
+    account: &Account,
+    found: Option<&ObservedAccount>,
+    sink: Option<SinkState>,
+    now: Timestamp,
+    rotate: bool,
+) -> Vec<Action> {
     let mut builder = Builder {
         identity,
         account,
@@ -112,7 +125,7 @@ pub fn plan_account(
             plan_settings(&mut builder, observed);
             plan_entitlements(&mut builder, &observed.entitlements);
             if state == LifecycleState::Active {
-                plan_credential(&mut builder, observed, sink, now);
+                plan_credential(&mut builder, observed, sink, now, rotate);
                 plan_sessions(&mut builder, observed, now);
             } else if observed.login_enabled {
                 builder.push(
@@ -188,11 +201,13 @@ fn plan_credential(
     observed: &ObservedAccount,
     sink: Option<SinkState>,
     now: Timestamp,
+    requested: bool,
 ) {
     let Some(credential) = &builder.account.credential else {
         return;
     };
     let reason = match (observed.credential_set_at, credential.max_age) {
+        _ if requested => Some("rotation requested with `--rotate`".to_string()),
         _ if sink.is_some_and(|state| !state.current) => Some(format!(
             "{} holds no credential, so its dependents have none to use",
             credential.sink
@@ -217,12 +232,16 @@ fn plan_credential(
             .sessions
             .as_ref()
             .is_some_and(|s| s.end_on_rotation);
-        let reason = match credential.strategy {
+        let mut reason = match credential.strategy {
             enact_model::RotationStrategy::Single => format!(
                 "{reason}; single strategy: a dependent holding the old value fails until it reads the new one from the sink"
             ),
             _ => reason,
         };
+        if let Some(undeclared) = undeclared_dependents(credential, &observed.sessions) {
+            reason.push_str("; ");
+            reason.push_str(&undeclared);
+        }
         builder.push(
             ActionKind::RotateCredential {
                 sink: credential.sink.clone(),
@@ -232,6 +251,45 @@ fn plan_credential(
             reason,
         );
     }
+}
+
+/// Describes the open sessions that belong to no declared dependent: processes that use the
+/// credential, which the rotation will not wait for.
+fn undeclared_dependents(
+    credential: &enact_model::CredentialPolicy,
+    sessions: &[enact_model::ObservedSession],
+) -> Option<String> {
+    const SHOWN: usize = 5;
+    let undeclared: Vec<&enact_model::ObservedSession> = sessions
+        .iter()
+        .filter(|session| !credential.dependents.iter().any(|d| d.owns(session)))
+        .collect();
+    if undeclared.is_empty() {
+        return None;
+    }
+    let mut described: Vec<String> = undeclared
+        .iter()
+        .take(SHOWN)
+        .map(|session| {
+            let name = if session.application_name.is_empty() {
+                "no application name".to_owned()
+            } else {
+                format!("application `{}`", session.application_name)
+            };
+            match &session.client_addr {
+                Some(addr) => format!("session {} ({name}, from {addr})", session.id),
+                None => format!("session {} ({name})", session.id),
+            }
+        })
+        .collect();
+    if undeclared.len() > SHOWN {
+        described.push(format!("and {} more", undeclared.len() - SHOWN));
+    }
+    Some(format!(
+        "undeclared dependents: {} open session(s) belong to no declared dependent: {}",
+        undeclared.len(),
+        described.join(", ")
+    ))
 }
 
 fn plan_sessions(builder: &mut Builder<'_>, observed: &ObservedAccount, now: Timestamp) {

@@ -38,6 +38,22 @@ impl std::error::Error for PlanError {}
 
 /// Computes the plan that brings `observation` to the state `policy` declares.
 pub fn plan(policy: &Policy, observation: &Observation) -> Result<Plan, PlanError> {
+    plan_with(policy, observation, &PlanRequest::default())
+}
+
+/// What the operator asks for beyond the policy.
+#[derive(Clone, Debug, Default)]
+pub struct PlanRequest {
+    /// Rotate the credentials of these identities now, whatever their age, as `--rotate` asks.
+    pub rotate: std::collections::BTreeSet<enact_model::NhiId>,
+}
+
+/// Computes the plan like [`plan`], with the operator's `request` on top of the policy.
+pub fn plan_with(
+    policy: &Policy,
+    observation: &Observation,
+    request: &PlanRequest,
+) -> Result<Plan, PlanError> {
     let now = observation.observed_at;
     let mut actions: Vec<Action> = Vec::new();
     let mut findings: Vec<UnmanagedFinding> = Vec::new();
@@ -59,7 +75,10 @@ pub fn plan(policy: &Policy, observation: &Observation) -> Result<Plan, PlanErro
                 .credential
                 .as_ref()
                 .and_then(|credential| observation.sink(&credential.sink));
-            actions.extend(plan_account(identity, account, found, sink, now));
+            let forced = request.rotate.contains(&identity.id);
+            actions.extend(account::plan_account_with(
+                identity, account, found, sink, now, forced,
+            ));
         }
 
         let (unmanaged_actions, unmanaged_findings) =

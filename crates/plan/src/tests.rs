@@ -52,6 +52,7 @@ fn account(name: &str, entitlements: &[Entitlement]) -> Account {
                 path: format!("/tmp/{name}.pw").into(),
             },
             strategy: Default::default(),
+            dependents: Vec::new(),
         }),
         sessions: Some(SessionPolicy {
             max_lifetime: Some(Duration::from_secs(8 * 3600)),
@@ -210,6 +211,7 @@ fn long_session_is_ended() {
         idle_since: None,
         application_name: "app".into(),
         client_addr: None,
+        metadata: Default::default(),
     });
     let plan = plan(&policy, &observation(vec![found])).expect("plan");
     assert_eq!(verbs(&plan), vec!["end-sessions app"]);
@@ -414,6 +416,7 @@ fn build(cases: &[Case], strays: usize) -> (Policy, Observation) {
                     idle_since: None,
                     application_name: String::new(),
                     client_addr: None,
+                    metadata: Default::default(),
                 });
             }
             accounts.push(found);

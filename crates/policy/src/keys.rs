@@ -64,7 +64,17 @@ pub(crate) const CREDENTIAL: &[&str] = &[
     "strategy",
     "grace_period",
     "users",
+    "dependents",
     "deliver_to",
+];
+/// One entry of `credential.dependents`: its name and one way to observe it.
+pub(crate) const DEPENDENT: &[&str] = &[
+    "name",
+    "application_name",
+    "client_addr",
+    "metadata",
+    "command",
+    "http",
 ];
 /// `credential.deliver_to`, which sets exactly one of the two.
 pub(crate) const DELIVER_TO: &[&str] = &["file", "vault"];

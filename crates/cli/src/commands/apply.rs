@@ -64,6 +64,7 @@ fn new_run_id(now: enact_model::Timestamp) -> String {
 /// Runs `enact apply`.
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     let policy = Arc::new(context::load_policy(&global.policy)?);
+    let request = plan::rotate_request(&policy, &args.rotate)?;
     let state = State::open(&global.state_dir)?;
     let _lock = state.lock()?;
     let key = state.keys.fingerprint_key().clone();
@@ -97,6 +98,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
         options: ExecuteOptions {
             per_target_concurrency: args.concurrency,
             max_destructive,
+            crash: crash_point()?,
             ..ExecuteOptions::default()
         },
     };
@@ -119,7 +121,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     let plan = match &args.plan_file {
         Some(path) => plan::load_fresh(path, &policy, &connectors, &executor.key).await?,
         None => {
-            plan::observe_and_plan(&policy, &connectors, &executor.key)
+            plan::observe_and_plan_with(&policy, &connectors, &executor.key, &request)
                 .await?
                 .1
         }
@@ -218,4 +220,16 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// The simulated crash that `ENACT_TEST_CRASH` asks for, such as `after:promote-credential`.
+/// Recovery tests use it to stop a run exactly at a stage boundary.
+fn crash_point() -> Result<Option<enact_execute::CrashPoint>> {
+    match std::env::var("ENACT_TEST_CRASH") {
+        Ok(text) if !text.is_empty() => text
+            .parse()
+            .map(Some)
+            .map_err(|message: String| anyhow::anyhow!("ENACT_TEST_CRASH: {message}")),
+        _ => Ok(None),
+    }
 }

@@ -7,6 +7,7 @@ use crate::render;
 use anyhow::{anyhow, bail, Context as _, Result};
 use enact_connector::Connector;
 use enact_model::{Clock, FingerprintKey, Observation, Plan, Policy, SystemClock, TargetId};
+use enact_plan::PlanRequest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,11 +29,42 @@ pub async fn observe_and_plan(
     connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
     key: &FingerprintKey,
 ) -> Result<(Observation, Plan)> {
+    observe_and_plan_with(policy, connectors, key, &PlanRequest::default()).await
+}
+
+/// Observes every target and plans, with the operator's `request` on top of the policy.
+pub async fn observe_and_plan_with(
+    policy: &Policy,
+    connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
+    key: &FingerprintKey,
+    request: &PlanRequest,
+) -> Result<(Observation, Plan)> {
     let sinks = Sinks::new(policy, key)?;
     let observation =
         enact_observe::observe(policy, connectors, &sinks, key, SystemClock.now()).await?;
-    let plan = enact_plan::plan(policy, &observation)?;
+    let plan = enact_plan::plan_with(policy, &observation, request)?;
     Ok((observation, plan))
+}
+
+/// The request that `--rotate` makes, checked against the policy's identities before anything
+/// is observed.
+pub fn rotate_request(policy: &Policy, names: &[String]) -> Result<PlanRequest> {
+    let mut request = PlanRequest::default();
+    for name in names {
+        let id = enact_model::NhiId::new(name.as_str());
+        let Some(identity) = policy.identities.get(&id) else {
+            let known: Vec<String> = policy.identities.keys().map(|id| id.to_string()).collect();
+            bail!(
+                "`--rotate {name}`: no identity `{name}` in the policy; declared identities: {}",
+                known.join(", ")
+            );
+        };
+        if !identity.accounts.iter().any(|a| a.credential.is_some()) {
+            bail!("`--rotate {name}`: identity `{name}` has no account with a managed credential");
+        }
+        request.rotate.insert(id);
+    }
+    Ok(request)
 }
 
 /// Runs `enact plan`.
@@ -40,7 +72,9 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
     let policy = context::load_policy(&global.policy)?;
     let state = State::open(&global.state_dir)?;
     let connectors = context::connectors(&policy, state.keys.fingerprint_key())?;
-    let (_, plan) = observe_and_plan(&policy, &connectors, state.keys.fingerprint_key()).await?;
+    let request = rotate_request(&policy, &args.rotate)?;
+    let (_, plan) =
+        observe_and_plan_with(&policy, &connectors, state.keys.fingerprint_key(), &request).await?;
 
     if let Some(path) = &args.out {
         save(path, &plan)?;
@@ -113,7 +147,16 @@ pub async fn load_fresh(
             path.display()
         );
     }
-    let (_, fresh) = observe_and_plan(policy, connectors, key).await?;
+    // A rotation the saved plan holds is asked for again, in case `--rotate` made it.
+    let request = PlanRequest {
+        rotate: plan
+            .actions
+            .iter()
+            .filter(|a| matches!(a.kind, enact_model::ActionKind::RotateCredential { .. }))
+            .filter_map(|a| a.identity.clone())
+            .collect(),
+    };
+    let (_, fresh) = observe_and_plan_with(policy, connectors, key, &request).await?;
     if fresh.observation_digest != plan.observation_digest {
         bail!("stale plan: the observed state changed since `{}` was made; run `enact plan --out {}` again", path.display(), path.display());
     }

@@ -249,6 +249,14 @@ async fn lookup_token(
             .unwrap_or_default()
             .to_string(),
         client_addr: None,
+        metadata: data["meta"]
+            .as_object()
+            .map(|meta| {
+                meta.iter()
+                    .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     Ok(Some((role.to_string(), session)))
 }

@@ -8,7 +8,9 @@
 
 use crate::connect::db_error;
 use enact_connector::ConnectorError;
-use enact_model::{Entitlement, ObjectRef, ObservedAccount, ObservedSession, Timestamp};
+use enact_model::{
+    Entitlement, ObjectRef, ObservedAccount, ObservedSession, Timestamp, SESSION_USER,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio_postgres::types::Oid;
 use tokio_postgres::{Client, GenericClient, IsolationLevel};
@@ -402,7 +404,7 @@ pub(crate) async fn query_sessions(
                     (extract(epoch FROM backend_start) * 1000000)::int8, \
                     CASE WHEN state LIKE 'idle%' \
                          THEN (extract(epoch FROM state_change) * 1000000)::int8 END, \
-                    coalesce(application_name, ''), host(client_addr) \
+                    coalesce(application_name, ''), host(client_addr), usename::text \
              FROM pg_stat_activity \
              WHERE backend_type = 'client backend' AND usesysid = ANY($1::oid[]) \
                AND pid <> pg_backend_pid() \
@@ -423,6 +425,11 @@ pub(crate) async fn query_sessions(
                 idle_since: idle_since.map(Timestamp),
                 application_name: row.get(4),
                 client_addr: row.get(5),
+                // The login role, which tells an alternating-users account's sessions apart.
+                metadata: row
+                    .get::<_, Option<String>>(6)
+                    .map(|user| BTreeMap::from([(SESSION_USER.to_owned(), user)]))
+                    .unwrap_or_default(),
             });
     }
     Ok(sessions)

@@ -57,6 +57,7 @@ impl ClientEntry {
             idle_since: (self.idle > 0).then(|| at(self.idle)),
             application_name: self.name.clone(),
             client_addr: (!self.addr.is_empty()).then(|| self.addr.clone()),
+            metadata: Default::default(),
         }
     }
 }

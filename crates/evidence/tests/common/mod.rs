@@ -83,6 +83,7 @@ pub fn append_action(log: &mut EvidenceLog, account: &str, verified: bool) {
             idle_since: None,
             application_name: "psql".to_string(),
             client_addr: Some("127.0.0.1".to_string()),
+            metadata: Default::default(),
         },
         fate: "ended".to_string(),
     }];

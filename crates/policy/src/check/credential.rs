@@ -83,6 +83,27 @@ impl Cx<'_> {
             .required(&fields, "deliver_to")
             .and_then(|value| self.sink(value, &fields, targets));
         let strategy = self.strategy(&fields, kind);
+        let dependents = match fields.entry("dependents") {
+            None => Some(Vec::new()),
+            Some((key, value)) => {
+                let listed = self.dependents(value, &fields.path_of("dependents"), kind);
+                if strategy.as_ref() == Some(&RotationStrategy::Single) {
+                    self.error(
+                        key.loc,
+                        ErrorKind::Conflict,
+                        "`dependents` needs `strategy: dual` or `alternating`".to_owned(),
+                        Some(
+                            "a single-strategy rotation replaces the credential at once, so \
+                             there is no grace period in which to wait for dependents"
+                                .to_owned(),
+                        ),
+                    );
+                    None
+                } else {
+                    listed
+                }
+            }
+        };
 
         Some(CheckedCredential {
             policy: CredentialPolicy {
@@ -90,6 +111,7 @@ impl Cx<'_> {
                 max_age: max_age?,
                 sink: sink?,
                 strategy: strategy?,
+                dependents: dependents?,
             },
             max_uses: max_uses?,
         })

@@ -4,6 +4,7 @@
 //! on, so one run reports every problem. A [`Policy`] is built only when nothing was recorded.
 
 mod credential;
+mod dependents;
 mod identity;
 mod target;
 
