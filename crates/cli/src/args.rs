@@ -71,10 +71,15 @@ pub enum Command {
     Evidence(EvidenceCommand),
     /// Print the JSON Schema of the policy file.
     Schema,
+    /// Summarize the evidence log per control of a framework, or write an HTML audit report.
+    Report(ReportArgs),
     /// Answer exposed secrets: match each finding to its managed credential, revoke and
     /// replace it, purge every copy, end its sessions and prove it. Exits 0 only if every
     /// matched finding is proven revoked.
     Respond(RespondArgs),
+    /// Carry out an access-review campaign's decisions and show which removals are verified.
+    #[command(subcommand)]
+    Review(ReviewCommand),
 }
 
 /// Options of `enact plan`.
@@ -83,6 +88,10 @@ pub struct PlanArgs {
     /// Save the plan to this file, for `enact apply FILE`.
     #[arg(long)]
     pub out: Option<PathBuf>,
+
+    /// Rotate this identity's credentials now, whatever their age. Repeatable.
+    #[arg(long, value_name = "IDENTITY")]
+    pub rotate: Vec<String>,
 
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
@@ -108,6 +117,10 @@ pub struct ApplyArgs {
     /// Accounts of one target worked on at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub concurrency: usize,
+
+    /// Rotate this identity's credentials now, whatever their age. Repeatable.
+    #[arg(long, value_name = "IDENTITY", conflicts_with = "plan_file")]
+    pub rotate: Vec<String>,
 
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
@@ -153,6 +166,51 @@ pub struct RespondArgs {
     pub output: OutputFormat,
 }
 
+/// `enact review` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Store a campaign's decisions (CSV or JSON) and revoke what the reviewers revoked.
+    /// Exits 0 only if every revoke is verified.
+    Import(ReviewImportArgs),
+    /// Show each decision and whether its removal is verified. Exits 0 when none is pending,
+    /// 2 otherwise.
+    Status(ReviewStatusArgs),
+}
+
+/// Options of `enact review import`.
+#[derive(Debug, Args)]
+pub struct ReviewImportArgs {
+    /// The decisions: CSV with a header row, or JSON. Fields: identity, target, entitlement,
+    /// decision (`keep` or `revoke`), reviewer, decided_at (RFC 3339, UTC).
+    pub file: PathBuf,
+
+    /// Store the decisions and show the planned revokes without running them; exits 2 when
+    /// revokes are pending.
+    #[arg(long)]
+    pub plan_only: bool,
+
+    /// Allow up to this many revokes in this run, instead of the policy's
+    /// `limits.max_destructive`.
+    #[arg(long, value_name = "N", conflicts_with = "allow_destructive")]
+    pub max_destructive: Option<usize>,
+
+    /// Allow any number of revokes in this run.
+    #[arg(long)]
+    pub allow_destructive: bool,
+
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Options of `enact review status`.
+#[derive(Debug, Args)]
+pub struct ReviewStatusArgs {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
 /// Secret-scanner report formats.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum RespondFormat {
@@ -169,6 +227,54 @@ pub enum EvidenceCommand {
     Verify(EvidenceVerifyArgs),
     /// Write the evidence records to standard output.
     Export(EvidenceExportArgs),
+    /// Print an inclusion proof of an action's evidence record against the last signed tree
+    /// head, for `enact evidence verify --proof`.
+    Prove(EvidenceProveArgs),
+}
+
+/// Options of `enact evidence prove`.
+#[derive(Debug, Args)]
+pub struct EvidenceProveArgs {
+    /// The action whose record to prove, such as `act-0123456789abcdef`. With several records
+    /// (an action verified again by a later run), the latest is proved.
+    #[arg(required_unless_present = "seq", conflicts_with = "seq")]
+    pub action_id: Option<String>,
+
+    /// Prove the record with this sequence number instead.
+    #[arg(long, value_name = "N")]
+    pub seq: Option<u64>,
+}
+
+/// Options of `enact report`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("kind").required(true).multiple(true).args(["framework", "html"])))]
+pub struct ReportArgs {
+    /// List, per control of this framework, the action records verified, refuted, failed and
+    /// indeterminate, and the identities out of policy.
+    #[arg(long, value_enum)]
+    pub framework: Option<FrameworkArg>,
+
+    /// Write a self-contained HTML audit report to this file.
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
+
+    /// Output format of the framework table.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// The frameworks `enact report --framework` knows.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum FrameworkArg {
+    /// OWASP Non-Human Identities Top 10 (2025).
+    #[value(name = "owasp-nhi")]
+    OwaspNhi,
+    /// NIST Cybersecurity Framework 2.0 subcategories.
+    #[value(name = "csf2")]
+    Csf2,
+    /// NIST SP 800-207 zero trust tenets.
+    #[value(name = "sp800-207")]
+    Sp800207,
 }
 
 /// Options of `enact evidence verify`.
@@ -178,6 +284,17 @@ pub struct EvidenceVerifyArgs {
     /// the state directory's `keys/evidence.pub`.
     #[arg(long)]
     pub public_key: Option<PathBuf>,
+
+    /// Also check that the log extends this earlier checkpoint: a file holding a line of
+    /// `checkpoints.jsonl` kept from an earlier audit, or the line itself. Prints the
+    /// consistency proof.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub since: Option<String>,
+
+    /// Check only this proof file from `enact evidence prove` or `--since`, offline with the
+    /// public key; the log is not read.
+    #[arg(long, value_name = "FILE", conflicts_with = "since")]
+    pub proof: Option<PathBuf>,
 }
 
 /// Options of `enact evidence export`.
@@ -193,4 +310,6 @@ pub struct EvidenceExportArgs {
 pub enum ExportFormat {
     /// One JSON record per line.
     Jsonl,
+    /// One OCSF 1.6.0 event per action record, one JSON object per line.
+    Ocsf,
 }
