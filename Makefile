@@ -33,6 +33,7 @@ services:
 	bash scripts/bao.sh start
 	bash scripts/redis.sh start
 	bash scripts/ldap.sh start
+	bash scripts/chromium.sh install
 
 stop:
 	bash scripts/pg.sh stop

@@ -97,6 +97,10 @@ fn main() -> ExitCode {
             Command::Evidence(EvidenceCommand::Export(args)) => {
                 commands::evidence::export(global, args)
             }
+            Command::Evidence(EvidenceCommand::Prove(args)) => {
+                commands::evidence::prove(global, args)
+            }
+            Command::Report(args) => commands::report::run(global, args),
             Command::Schema => commands::schema(),
             Command::Respond(args) => commands::respond::run(global, args).await,
         }

@@ -18,6 +18,8 @@ pub mod proof;
 pub mod record;
 pub(crate) mod tree;
 
+/// The Ed25519 public key that checks checkpoint signatures.
+pub use ed25519_dalek::VerifyingKey;
 pub use error::{CheckpointProblem, EvidenceError, LineProblem, RecordProblem, VerifyError};
 pub use keys::{read_verifying_key, InitReport, Keys};
 pub use log::{
@@ -25,8 +27,8 @@ pub use log::{
     RepairKind, VerifyReport,
 };
 pub use proof::{
-    find_action_records, prove_consistency, prove_inclusion, read_checkpoints, ConsistencyProof,
-    InclusionProof, ProofError,
+    audit_path, find_action_records, prove_consistency, prove_inclusion, read_checkpoints,
+    ConsistencyProof, InclusionProof, ProofError,
 };
 pub use record::{
     ActionRecord, CredentialFingerprint, Outcome, RunCounts, RunRecord, SessionNote, StepRecord,

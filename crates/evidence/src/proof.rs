@@ -245,6 +245,23 @@ pub fn prove_inclusion(path: &Path, seq: u64) -> Result<InclusionProof, ProofErr
     build_checked(&dir, head.seq, build, |_, proof| proof.check_hashes())
 }
 
+/// Computes the audit path of record `seq` in the tree of the first `tree_size` records from
+/// the stored tree, without checking it against a signed root. [`prove_inclusion`] is the
+/// checked form; this one exists to measure the tree on its own.
+pub fn audit_path(path: &Path, seq: u64, tree_size: u64) -> Result<Vec<Hash>, EvidenceError> {
+    let dir = evidence_dir(path);
+    if seq == 0 || seq > tree_size {
+        return Err(EvidenceError::DamagedRecord {
+            path: dir.join(LOG_FILE),
+            line: seq,
+            reason: format!("record {seq} is not among the first {tree_size}"),
+        });
+    }
+    let tree = TreeSource::open(&dir, &dir.join(LOG_FILE), tree_size)?;
+    tree.inclusion_path(seq - 1, tree_size)
+        .map_err(tree_read_error(&dir))
+}
+
 /// Builds the consistency proof from the signed tree head `old` to the last signed tree head
 /// of the log under `path`.
 pub fn prove_consistency(path: &Path, old: &Checkpoint) -> Result<ConsistencyProof, ProofError> {

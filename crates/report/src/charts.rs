@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 pub(crate) struct Segment {
     pub value: u64,
     pub colour: &'static str,
-    /// What the segment counts, for its tooltip.
+    /// The name of what the segment counts, for its tooltip.
     pub name: &'static str,
 }
 
@@ -30,7 +30,8 @@ impl Bar {
 pub(crate) fn stacked_bars(id: &str, bars: &[Bar], legend: &[(&str, &str)]) -> String {
     const PLOT_HEIGHT: f64 = 180.0;
     const TOP: f64 = 30.0;
-    const LEFT: f64 = 40.0;
+    // Room for the tick labels and for the first bar label, which is turned to the left.
+    const LEFT: f64 = 80.0;
     const LABELS: f64 = 90.0;
     let slot = if bars.len() > 12 { 22.0 } else { 44.0 };
     let width = LEFT + slot * bars.len().max(1) as f64 + 20.0;

@@ -140,7 +140,11 @@ pub fn write_sample_log(
             }]);
             let action = Action {
                 id: ActionId::new(format!("act-{run:04}-{index:04}")),
-                target: TargetId::new(if n.is_multiple_of(3) { "pg-main" } else { "bao" }),
+                target: TargetId::new(if n.is_multiple_of(3) {
+                    "pg-main"
+                } else {
+                    "bao"
+                }),
                 identity: (n % 17 != 3).then(|| NhiId::new(identity)),
                 account: format!("svc_{}", identity.replace('-', "_")),
                 kind,

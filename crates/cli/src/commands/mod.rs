@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod evidence;
 pub mod plan;
+pub mod report;
 pub mod respond;
 pub mod status;
 

@@ -172,6 +172,8 @@ pub(crate) fn for_each_leaf(
 }
 
 /// Returns the body bytes of record `seq`, as written.
+// NOTE: this scans the log from the start, about 0.2 s at 1,000,000 records; an index of line
+// offsets would make `enact evidence prove` as fast as its audit path.
 pub(crate) fn record_body(log_path: &Path, seq: u64) -> Result<Vec<u8>, EvidenceError> {
     let file = File::open(log_path).map_err(EvidenceError::io("open", log_path))?;
     let mut reader = BufReader::with_capacity(256 * 1024, file);
