@@ -149,7 +149,7 @@ async fn rejected(ws: &Workspace, value: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alternating_rotation_never_fails_a_continuous_client() {
+async fn continuous_client_never_fails() {
     let ws = Arc::new(Workspace::new());
     ws.write_policy(&[alternating_policy(&ws, "")]);
     ws.enact(&["init"]).await.expect_code(0);
@@ -258,7 +258,7 @@ async fn crash_at_each_stage_boundary_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dependent_that_does_not_move_keeps_the_previous_credential() {
+async fn unmoved_dependent_keeps_old_credential() {
     let ws = Workspace::new();
     let marker = ws.path("worker-moved");
     let probe = ws.path("worker-moved.sh");
@@ -332,7 +332,9 @@ async fn undeclared_dependents_are_reported() {
         "{plan}"
     );
     assert!(plan.stdout.contains("nightly-export"), "{plan}");
-    assert!(!plan.stdout.contains(&format!("(application `{WORKER_APP}`")));
+    assert!(!plan
+        .stdout
+        .contains(&format!("(application `{WORKER_APP}`")));
     // The worker's pooled session closes when it reads the new credential.
     drop(worker);
 
