@@ -121,6 +121,26 @@ echo "The old password is rejected by PostgreSQL."
 curl -sS -H "X-Vault-Token: $ENACT_BAO_ROOT_TOKEN" "$ENACT_BAO_ADDR/v1/secret/metadata/apps/orders/db" |
     jq -r '.data.versions | to_entries[] | "KV version \(.key): \(if .value.destroyed then "destroyed" else "current" end)"'
 
+step "Exposure response: a scanner finds svc_orders_api's password in a file; copies sit in KV and in a sink file"
+# A developer pasted the password into a config file, and a stray copy landed in the sink file of
+# the decommissioned ledger-cron identity. gitleaks reports the file; without gitleaks installed,
+# the demo writes the same report by hand.
+mkdir -p "$WORK/app"
+printf 'DATABASE_URL=postgres://svc_orders_api:%s@127.0.0.1:%s/appdb\n' "$new_password" "$ENACT_PG_PORT" > "$WORK/app/config.env"
+(umask 077 && printf '%s\n' "$new_password" > "$WORK/secrets/svc_ledger_cron.pw")
+if command -v gitleaks >/dev/null; then
+    gitleaks detect --no-git --source "$WORK/app" --report-format json --report-path "$WORK/leaks.json" >/dev/null 2>&1 || true
+else
+    jq -n --arg s "$new_password" '[{RuleID: "generic-password", File: "app/config.env", StartLine: 1, Secret: $s}]' > "$WORK/leaks.json"
+fi
+expect 0 "$ENACT" respond --finding "$WORK/leaks.json"
+if PGPASSWORD=$new_password "$PSQL" -X -tA -h 127.0.0.1 -p "$ENACT_PG_PORT" -U svc_orders_api \
+    -d appdb -c "SELECT 1" >/dev/null 2>&1; then
+    echo "demo: the exposed password of svc_orders_api still works" >&2
+    exit 1
+fi
+echo "The exposed password is rejected by PostgreSQL; the stray copy is gone: $(ls "$WORK/secrets/svc_ledger_cron.pw" 2>&1 | sed 's/.*: //')"
+
 step "enact evidence verify: check the hash chain and signatures offline"
 expect 0 "$ENACT" evidence verify
 

@@ -24,7 +24,7 @@ mod context;
 mod output;
 mod render;
 
-use args::{Cli, Command, EvidenceCommand, LogFormat};
+use args::{Cli, Command, EvidenceCommand, LogFormat, ReviewCommand};
 use clap::Parser;
 use commands::exit;
 use std::process::ExitCode;
@@ -103,6 +103,10 @@ fn main() -> ExitCode {
             Command::Report(args) => commands::report::run(global, args),
             Command::Schema => commands::schema(),
             Command::Respond(args) => commands::respond::run(global, args).await,
+            Command::Review(ReviewCommand::Import(args)) => {
+                commands::review::import(global, args).await
+            }
+            Command::Review(ReviewCommand::Status(args)) => commands::review::status(global, args),
         }
     });
     match outcome {

@@ -5,6 +5,7 @@ pub mod evidence;
 pub mod plan;
 pub mod report;
 pub mod respond;
+pub mod review;
 pub mod status;
 
 use crate::args::GlobalArgs;

@@ -13,6 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+mod reviews;
+pub use reviews::ReviewRecord;
+
 /// The SQLite state store.
 pub struct SqliteStore {
     connection: Mutex<Connection>,
@@ -86,6 +89,9 @@ impl SqliteStore {
         connection
             .execute_batch(SCHEMA)
             .map_err(store_error("failed to create the state schema"))?;
+        connection
+            .execute_batch(reviews::SCHEMA)
+            .map_err(store_error("failed to create the review schema"))?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
         })
