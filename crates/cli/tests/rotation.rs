@@ -372,3 +372,54 @@ async fn rotate_names_a_declared_identity() {
         "{outcome}"
     );
 }
+
+#[tokio::test]
+async fn rejected_new_credential_rolls_back() {
+    let ws = Workspace::new();
+    ws.write_policy(&[alternating_policy(&ws, "")]);
+    ws.enact(&["init"]).await.expect_code(0);
+    ws.enact(&["apply"]).await.expect_code(0);
+    let before = ws.sink_value("billing");
+    let (current_user, _) = split(&before);
+    let group = ws.role("billing");
+    let other = if current_user.ends_with("_blue") {
+        format!("{group}_green")
+    } else {
+        format!("{group}_blue")
+    };
+    // An expired password is rejected at login however right it is, so the test step fails.
+    ws.admin()
+        .await
+        .batch_execute(&format!(
+            "ALTER ROLE {} VALID UNTIL '2000-01-01'",
+            common::ident(&other)
+        ))
+        .await
+        .unwrap();
+
+    let outcome = ws.enact(&["apply", "--rotate", "billing"]).await;
+    assert_eq!(outcome.code, Some(3), "{outcome}");
+    assert!(outcome.stdout.contains("test-credential"), "{outcome}");
+    assert!(outcome.stdout.contains("rolled back"), "{outcome}");
+    // The sink still holds the previous value, which still logs in; the other user has no
+    // password again.
+    assert_eq!(ws.sink_value("billing"), before);
+    assert!(!rejected(&ws, &before).await);
+    let row = ws
+        .superuser()
+        .await
+        .query_one(
+            "SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = $1",
+            &[&other],
+        )
+        .await
+        .unwrap();
+    assert!(
+        row.get::<_, bool>(0),
+        "`{other}` kept the rejected password"
+    );
+    let records = ws.evidence().await;
+    assert!(records
+        .iter()
+        .any(|r| r.to_string().contains("\"rollback-credential\"")));
+}
