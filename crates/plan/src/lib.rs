@@ -6,6 +6,7 @@
 //! action that needs the account to exist depends on the action that creates it.
 
 mod account;
+pub mod hygiene;
 mod unmanaged;
 
 use enact_model::{Action, Observation, Plan, Policy, TargetId, UnmanagedFinding};

@@ -2,7 +2,7 @@
 //! key, and a test checks that these lists equal the JSON Schema's properties.
 
 /// The top level of the file.
-pub(crate) const POLICY: &[&str] = &["version", "limits", "targets", "identities"];
+pub(crate) const POLICY: &[&str] = &["version", "limits", "targets", "identities", "rules"];
 /// `limits`.
 pub(crate) const LIMITS: &[&str] = &["max_destructive"];
 /// `targets.<id>`.

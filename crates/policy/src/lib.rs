@@ -13,12 +13,14 @@ mod error;
 
 mod keys;
 mod kinds;
+mod rules;
 mod schema;
 mod values;
 mod yaml;
 
 pub use enact_model::glob::glob_matches;
 pub use error::{ErrorKind, PolicyDiagnostic, PolicyError, PolicyErrors};
+pub use rules::{parse_rules, HygieneRule, RuleAction, ATTRIBUTES};
 pub use schema::json_schema;
 
 use enact_model::Policy;

@@ -50,6 +50,23 @@ struct PolicyFile {
     targets: BTreeMap<String, Target>,
     /// The non-human identities, by identity id (`[a-z0-9][a-z0-9_.-]*`).
     identities: BTreeMap<String, Identity>,
+    /// Hygiene rules: CEL expressions over observed attributes, each with an action.
+    rules: Option<Vec<HygieneRuleFile>>,
+}
+
+/// One hygiene rule.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct HygieneRuleFile {
+    /// The rule's name, for plans and evidence.
+    name: String,
+    /// A CEL expression over the attributes `age_days`, `last_used_days`, `owner_missing`,
+    /// `unmanaged`, `login_enabled`, `sessions`, `target`, `account` and `identity`.
+    when: String,
+    /// What to do where the expression holds: `report`, `rotate`, `disable` or `delete`.
+    action: String,
+    /// For `delete`: how long the rule must hold before the account is deleted.
+    grace_period: Option<String>,
 }
 
 /// Limits that guard each run against surprises.
