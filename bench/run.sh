@@ -12,16 +12,21 @@
 # 2. Plan at scale: BENCH_PLAN_ROLES login roles with privileges and a membership, a policy that
 #    declares all of them (one role in 100 has an extra privilege, so the plan contains revokes),
 #    and `enact plan` timed with /usr/bin/time -v, BENCH_RUNS times.
-# 3. AppRole rotation with full proof (bench/approle.sh): BENCH_APPROLES OpenBao AppRoles, each
+# 3. Rotation with alternating users (bench/alternating.sh): BENCH_ROLES accounts with
+#    `strategy: alternating`, each a group role with a blue and a green login role. `enact apply`
+#    rotates and verifies all of them; bench/baseline_alternating.sh does the same by hand with
+#    psql. Both sides run BENCH_RUNS times, alternately; then enact runs once at each
+#    --concurrency value in BENCH_ALT_CONCURRENCY.
+# 4. AppRole rotation with full proof (bench/approle.sh): BENCH_APPROLES OpenBao AppRoles, each
 #    with one secret ID more than enact manages. `enact apply` rotates and verifies all of them;
 #    bench/baseline_approle.sh rotates the first BENCH_APPROLE_BASELINE by hand with the `bao`
 #    CLI. Both sides run BENCH_RUNS times, alternately, from the same reset state.
 #
 # Settings (environment): BENCH_ROLES (1000), BENCH_PLAN_ROLES (10000), BENCH_APPROLES (1000),
 # BENCH_APPROLE_BASELINE (100), BENCH_RUNS (3), BENCH_CONCURRENCY ("1 4 16"; the main runs use
-# enact's default of 8), ENACT_BENCH_PORT (55434), ENACT_BENCH_BAO_PORT (58230; OpenBao uses
-# the next port too), and ENACT_BENCH_BIN: an enact binary to measure instead of building
-# target/release/enact.
+# enact's default of 8), BENCH_ALT_CONCURRENCY ("4 16 64"), ENACT_BENCH_PORT (55434),
+# ENACT_BENCH_BAO_PORT (58230; OpenBao uses the next port too), and ENACT_BENCH_BIN: an enact
+# binary to measure instead of building target/release/enact.
 # The private PostgreSQL cluster and OpenBao server live under .run/bench, are created fresh on
 # every run and are stopped at the end; only the Python venv that holds OpenBao is kept. Logs,
 # JSON outputs and summary.md go to bench/out (ignored by git).
@@ -554,6 +559,20 @@ sweep_cpu() {
         echo "- enact-$run: $(enact_phases "enact-$run")"
     done
 } | tee "$OUT/summary.md"
+
+# ---------------------------------------------------------------------------------------------
+# Rotation with alternating users, on the same PostgreSQL server (bench/alternating.sh).
+# shellcheck source=bench/alternating.sh
+. "$REPO/bench/alternating.sh"
+alternating_bench
+
+step "Summary of the alternating-users part"
+{
+    echo
+    echo "### Rotation with alternating users"
+    echo
+    alternating_summary_rows
+} | tee -a "$OUT/summary.md"
 
 # ---------------------------------------------------------------------------------------------
 # The AppRole part runs last, so the PostgreSQL figures are in summary.md even if it fails.
