@@ -75,10 +75,10 @@ fn redis_account(ws: &Workspace, user: &str, sink: &str, rules: &[&str], extra: 
         }
     }
     // Redis rotations hold two passwords for a grace period; a short one keeps the tests fast.
-    body.push_str(&credential(&ws.sink(sink), "30d").replace(
-        " deliver_to",
-        " strategy: dual, grace_period: 1s, deliver_to",
-    ));
+    body.push_str(
+        &credential(&ws.sink(sink), "30d")
+            .replace("strategy: single", "strategy: dual, grace_period: 1s"),
+    );
     body.push_str(extra);
     account("cache", user, &body)
 }
@@ -582,4 +582,76 @@ async fn redis_unmanaged_users_reported() {
         .auth(&stray, &stray_password)
         .await
         .unwrap_or_else(|e| panic!("the reported user was changed: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_rotation_waits_for_dependent() {
+    let test = RedisTest::new();
+    let user = test.ws.role("svc");
+    let app = format!("{}-worker", test.ws.prefix);
+    let mut body = credential(&test.ws.sink("svc"), "30d")
+        .replace("strategy: single", "strategy: dual, grace_period: 30s");
+    body = body.replace(
+        " }\n",
+        &format!(", dependents: [{{ name: worker, application_name: {app} }}] }}\n"),
+    );
+    let body =
+        format!("entitlements:\n  - rule: \"+@read\"\n  - rule: \"+client|setname\"\n{body}");
+    test.write(
+        IGNORE_ALL,
+        &[identity_with(
+            "svc",
+            "active",
+            &[account("cache", &user, &body)],
+        )],
+    );
+    test.ws.enact(&["apply"]).await.expect_code(0);
+    let old = test.ws.sink_value("svc");
+    let mut held = test.redis.session(&user, &old).await;
+    assert_eq!(
+        held.command(&["CLIENT", "SETNAME", &app]).await.unwrap(),
+        "+OK"
+    );
+
+    // The worker reconnects with the new password as soon as the sink changes, within the
+    // same second as the promotion, and then closes its old connection.
+    let sink = test.ws.sink("svc");
+    let redis = RedisEnv::shared();
+    let worker = tokio::spawn({
+        let old = old.clone();
+        let app = app.clone();
+        let user = user.clone();
+        async move {
+            loop {
+                let now = std::fs::read_to_string(&sink).unwrap_or_default();
+                let now = now.trim_end().to_string();
+                if !now.is_empty() && now != old {
+                    let mut fresh = redis.session(&user, &now).await;
+                    assert_eq!(
+                        fresh.command(&["CLIENT", "SETNAME", &app]).await.unwrap(),
+                        "+OK"
+                    );
+                    drop(held);
+                    return fresh;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
+    let outcome = test.ws.enact(&["apply", "--rotate", "svc"]).await;
+    assert_eq!(outcome.code, Some(0), "{outcome}");
+    let mut fresh = worker.await.unwrap();
+    assert!(
+        fresh.is_open().await,
+        "the worker's new connection was ended"
+    );
+    assert_wrongpass(&test.redis, &user, &old, "the old password").await;
+    let records = test.ws.evidence().await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r.to_string().contains("dependent `worker` moved (session")),
+        "{:?}",
+        records.last()
+    );
 }

@@ -16,6 +16,7 @@ use enact_connector::{ConnectorError, ErrorKind};
 use enact_model::{
     Dependent, DependentCheck, Duration, Fingerprint, ObservedSession, Timestamp, SESSION_USER,
 };
+use std::collections::HashSet;
 use std::time::Duration as StdDuration;
 use tracing::{debug, info};
 
@@ -27,6 +28,8 @@ const PROBE_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
 /// What the stage watches for.
 pub(crate) struct Watch {
+    /// The sessions open just before the promotion; `None` when they were not listed.
+    pub open_at_promotion: Option<HashSet<String>>,
     pub promoted_at: Timestamp,
     pub grace: Duration,
     /// The user the new credential logs in as, for an alternating-users account.
@@ -37,11 +40,21 @@ pub(crate) struct Watch {
     pub new_fingerprint: Option<Fingerprint>,
 }
 
-impl Watch {
+/// What tells a session on the new credential from one on the old.
+struct Judge<'w> {
+    watch: &'w Watch,
+    /// The sessions known to have opened before the promotion: those listed just before it,
+    /// or, when that list is missing, those open at the stage's first look. Start times alone
+    /// cannot order a session against the promotion where the target records them in whole
+    /// seconds (Redis).
+    before: &'w HashSet<String>,
+}
+
+impl Judge<'_> {
     fn uses_new(&self, session: &ObservedSession) -> bool {
-        match &self.new_user {
+        match &self.watch.new_user {
             Some(user) => session.metadata.get(SESSION_USER) == Some(user),
-            None => session.started_at >= self.promoted_at,
+            None => !self.before.contains(&session.id),
         }
     }
 }
@@ -56,12 +69,20 @@ pub(crate) struct Seen {
 /// Waits until every declared dependent has moved, or the grace period ends.
 pub(crate) async fn wait(ctx: &StepContext<'_>, watch: &Watch) -> Result<Seen, ConnectorError> {
     let deadline = Timestamp(watch.promoted_at.0.saturating_add(watch.grace.as_micros()));
+    let mut first_seen: Option<HashSet<String>> = None;
     loop {
         let sessions = ctx.connector.list_sessions(&ctx.action.account).await?;
+        let before = match &watch.open_at_promotion {
+            Some(listed) => listed,
+            None => {
+                first_seen.get_or_insert_with(|| sessions.iter().map(|s| s.id.clone()).collect())
+            }
+        };
+        let judge = &Judge { watch, before };
         let mut moved = Vec::new();
         let mut waiting = Vec::new();
         for dependent in ctx.dependents {
-            match check(ctx, watch, dependent, &sessions).await {
+            match check(ctx, judge, dependent, &sessions).await {
                 Ok(seen) => moved.push(DependentMove {
                     name: dependent.name.clone(),
                     seen,
@@ -72,7 +93,7 @@ pub(crate) async fn wait(ctx: &StepContext<'_>, watch: &Watch) -> Result<Seen, C
         if waiting.is_empty() {
             let undeclared = sessions
                 .iter()
-                .filter(|s| !watch.uses_new(s) && !ctx.dependents.iter().any(|d| d.owns(s)))
+                .filter(|s| !judge.uses_new(s) && !ctx.dependents.iter().any(|d| d.owns(s)))
                 .map(|s| s.id.clone())
                 .collect();
             info!(action = %ctx.action.id, dependents = moved.len(), "every declared dependent moved to the new credential");
@@ -98,20 +119,21 @@ pub(crate) async fn wait(ctx: &StepContext<'_>, watch: &Watch) -> Result<Seen, C
 /// Whether one dependent has moved: `Ok` with what showed it, or `Err` with why not yet.
 async fn check(
     ctx: &StepContext<'_>,
-    watch: &Watch,
+    judge: &Judge<'_>,
     dependent: &Dependent,
     sessions: &[ObservedSession],
 ) -> Result<String, String> {
+    let watch = judge.watch;
     match &dependent.check {
         DependentCheck::Command(argv) => run_command(ctx, watch, dependent, argv).await,
         DependentCheck::Http(url) => fetch(ctx, watch, dependent, url).await,
         _ => {
             let own: Vec<&ObservedSession> =
                 sessions.iter().filter(|s| dependent.owns(s)).collect();
-            let new = own.iter().find(|s| watch.uses_new(s));
+            let new = own.iter().find(|s| judge.uses_new(s));
             let old: Vec<&str> = own
                 .iter()
-                .filter(|s| !watch.uses_new(s))
+                .filter(|s| !judge.uses_new(s))
                 .map(|s| s.id.as_str())
                 .collect();
             match new {

@@ -168,6 +168,10 @@ pub struct StepState {
     /// How each declared dependent was seen to move to the new credential.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub dependents: Vec<DependentMove>,
+    /// Ids of the sessions open just before the promotion, which a dependent opened with the
+    /// previous credential.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub open_at_promotion: Option<Vec<String>>,
     /// Ids of sessions on the previous credential that belong to no declared dependent.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub undeclared: Vec<String>,
@@ -206,6 +210,9 @@ impl StepState {
             }
             if !other.undeclared.is_empty() {
                 self.undeclared = other.undeclared;
+            }
+            if other.open_at_promotion.is_some() {
+                self.open_at_promotion = other.open_at_promotion;
             }
         }
     }
@@ -378,6 +385,10 @@ pub async fn perform(
                         .and_then(|value| split_alternating_value(&value, ctx.key))
                         .map(|(user, _)| user);
                     let watch = crate::dependents::Watch {
+                        open_at_promotion: state
+                            .open_at_promotion
+                            .as_ref()
+                            .map(|ids| ids.iter().cloned().collect()),
                         promoted_at: state.promoted_at.unwrap_or(now),
                         grace,
                         new_user,
@@ -432,6 +443,18 @@ pub async fn perform(
                     "the journal holds no fingerprint to promote",
                 )
             })?;
+            if !ctx.dependents.is_empty() && ctx.alternating.is_none() {
+                // Sessions that exist now use the previous credential; the dependents stage
+                // counts only sessions that appear later as moved.
+                learned.open_at_promotion = Some(
+                    ctx.connector
+                        .sessions_before_change(account)
+                        .await?
+                        .into_iter()
+                        .map(|session| session.id)
+                        .collect(),
+                );
+            }
             sink.promote(expected, ctx.key).await?;
             learned.promoted_at = Some(ctx.clock.now());
         }

@@ -291,8 +291,31 @@ struct Credential {
     grace_period: Option<String>,
     /// With `alternating`, the two login roles. Default `<role>_blue` and `<role>_green`.
     users: Option<[String; 2]>,
+    /// The processes that use the credential; a `dual` or `alternating` rotation waits, within
+    /// `grace_period`, until each uses the new value before it retires the old one.
+    dependents: Option<Vec<Dependent>>,
     /// The store that a new value is delivered to.
     deliver_to: DeliverTo,
+}
+
+/// A process that uses a credential: its name and exactly one way to observe it.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Dependent {
+    /// A name for the dependent, unique within the credential.
+    name: String,
+    /// Its sessions carry this application name (PostgreSQL `application_name`, Redis
+    /// `CLIENT SETNAME`, OpenBao token display name).
+    application_name: Option<String>,
+    /// Its sessions come from this client address (PostgreSQL, Redis).
+    client_addr: Option<String>,
+    /// Its sessions carry this token metadata pair, written `KEY=VALUE` (OpenBao).
+    metadata: Option<String>,
+    /// A command, as a list of words, whose exit status 0 says the dependent logs in with the
+    /// current credential.
+    command: Option<Vec<String>>,
+    /// An `http://` or `https://` URL whose 2xx answer says the same.
+    http: Option<String>,
 }
 
 /// A rotation strategy.

@@ -1172,7 +1172,7 @@ fn schema_has_policy_shape() {
     properties.sort_unstable();
     assert_eq!(
         properties,
-        vec!["identities", "limits", "targets", "version"]
+        vec!["identities", "limits", "rules", "targets", "version"]
     );
     let mut required: Vec<&str> = schema["required"]
         .as_array()

@@ -57,7 +57,10 @@ async fn alternating_users_take_turns() {
         LoginProbe::Accepted
     );
     // The observed scope shows the group, not its users as unmanaged logins.
-    let observed = connector.observe(&[group.clone()]).await.unwrap();
+    let observed = connector
+        .observe(std::slice::from_ref(&group))
+        .await
+        .unwrap();
     assert!(observed.accounts.contains_key(&group));
     assert!(!observed.accounts.contains_key(&users[0]));
     assert!(!observed.accounts.contains_key(&users[1]));
