@@ -9,7 +9,7 @@ use enact_ldap::LdapConnector;
 use enact_model::policy::CredentialSource;
 use enact_model::{FingerprintKey, Policy, Secret, SinkRef, Target, TargetId};
 use enact_openbao::{KvSink, OpenBaoConnector};
-use enact_policy::{parse_policy, ParseOptions};
+use enact_policy::{parse_policy, HygieneRule, ParseOptions};
 use enact_postgres::PostgresConnector;
 use enact_redis::RedisConnector;
 use enact_sink_file::FileSink;
@@ -30,6 +30,11 @@ pub struct PolicyInvalid {
 
 /// Reads and checks the policy file, printing every problem with its location.
 pub fn load_policy(path: &Path) -> Result<Policy> {
+    load_policy_with_rules(path).map(|(policy, _)| policy)
+}
+
+/// Reads and checks the policy file like [`load_policy`], and its hygiene rules.
+pub fn load_policy_with_rules(path: &Path) -> Result<(Policy, Vec<HygieneRule>)> {
     let source = fs::read_to_string(path).map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
             anyhow!(
@@ -53,13 +58,22 @@ pub fn load_policy(path: &Path) -> Result<Policy> {
         base_dir,
         known_kinds: KNOWN_KINDS.iter().map(|k| k.to_string()).collect(),
     };
-    parse_policy(&source, &options).map_err(|errors| {
+    let invalid = |errors: enact_policy::PolicyErrors| {
         let report = miette::Report::new(errors.diagnostic());
         eprintln!("{report:?}");
         anyhow::Error::new(PolicyInvalid {
             count: errors.len(),
         })
-    })
+    };
+    let policy = parse_policy(&source, &options).map_err(invalid)?;
+    // The rules are read in a second pass over the text, which a policy without a top-level
+    // `rules` key skips.
+    let rules = if source.lines().any(|line| line.starts_with("rules:")) {
+        enact_policy::parse_rules(&source, &options).map_err(invalid)?
+    } else {
+        Vec::new()
+    };
+    Ok((policy, rules))
 }
 
 /// The state directory, created and keyed on first use.

@@ -271,3 +271,65 @@ pub fn offboarding_text(summaries: &[Offboarding]) -> String {
     }
     out
 }
+
+/// Renders what the hygiene rules found: each account a rule holds for, or could not judge,
+/// with the action planned or the reason none was. Empty when no rule found anything.
+pub fn hygiene_text(report: &enact_plan::hygiene::HygieneReport) -> String {
+    use enact_plan::hygiene::Judgement;
+    let mut out = String::new();
+    if report.findings.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\nHygiene rules:");
+    for finding in &report.findings {
+        let judgement = match &finding.judgement {
+            Judgement::Satisfied => "holds".to_string(),
+            Judgement::NotSatisfied => "does not hold".to_string(),
+            Judgement::Unknown { attributes } => {
+                format!(
+                    "unknown ({} not recorded by the target)",
+                    attributes.join(", ")
+                )
+            }
+            Judgement::Failed { reason } => format!("failed ({reason})"),
+        };
+        let outcome = match (&finding.action, &finding.note) {
+            (Some(action), _) => format!("; planned: {}", action.kind.verb()),
+            (None, Some(note)) => format!("; {note}"),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  rule `{}` on {}/{}: {judgement}{outcome}",
+            finding.rule, finding.target, finding.account
+        );
+    }
+    out
+}
+
+/// The hygiene findings as JSON, for `-o json`.
+pub fn hygiene_json(report: &enact_plan::hygiene::HygieneReport) -> serde_json::Value {
+    use enact_plan::hygiene::Judgement;
+    let findings: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|finding| {
+            let (judgement, detail) = match &finding.judgement {
+                Judgement::Satisfied => ("satisfied", serde_json::Value::Null),
+                Judgement::NotSatisfied => ("not_satisfied", serde_json::Value::Null),
+                Judgement::Unknown { attributes } => ("unknown", serde_json::json!(attributes)),
+                Judgement::Failed { reason } => ("failed", serde_json::json!(reason)),
+            };
+            serde_json::json!({
+                "rule": finding.rule,
+                "target": finding.target,
+                "account": finding.account,
+                "judgement": judgement,
+                "detail": detail,
+                "action": finding.action.as_ref().map(|a| a.id.to_string()),
+                "note": finding.note,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(findings)
+}

@@ -38,6 +38,19 @@ pub async fn observe(
     key: &FingerprintKey,
     now: Timestamp,
 ) -> Result<Observation, ObserveError> {
+    observe_with(policy, connectors, sinks, key, now, &BTreeMap::new()).await
+}
+
+/// Observes like [`observe`], and also reads the accounts named in `also` where they exist,
+/// such as unmanaged accounts a hygiene rule is waiting to delete after disabling them.
+pub async fn observe_with(
+    policy: &Policy,
+    connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
+    sinks: &dyn SinkResolver,
+    key: &FingerprintKey,
+    now: Timestamp,
+    also: &BTreeMap<TargetId, Vec<String>>,
+) -> Result<Observation, ObserveError> {
     let mut tasks = Vec::new();
     for target in policy.targets.keys() {
         let connector =
@@ -50,6 +63,7 @@ pub async fn observe(
         let declared: Vec<String> = policy
             .accounts_on(target)
             .map(|(_, account)| account.name.clone())
+            .chain(also.get(target).into_iter().flatten().cloned())
             .collect();
         let target = target.clone();
         tasks.push((

@@ -45,6 +45,15 @@ pub struct HygieneReport {
 }
 
 impl HygieneReport {
+    /// Returns the (target, account, rule) triples whose rule holds.
+    pub fn holding(&self) -> Vec<(String, String, String)> {
+        self.findings
+            .iter()
+            .filter(|finding| finding.judgement == Judgement::Satisfied)
+            .map(|f| (f.target.to_string(), f.account.clone(), f.rule.clone()))
+            .collect()
+    }
+
     /// Returns the planned actions, each once, in rule order.
     pub fn actions(&self) -> Vec<Action> {
         let mut seen = std::collections::BTreeSet::new();
@@ -209,6 +218,20 @@ fn plan_action(
     let declared = policy
         .accounts_on(target)
         .find(|(_, account)| account.name == observed.name);
+    if let (Some((identity, _)), RuleAction::Disable | RuleAction::Delete) =
+        (declared, &rule.action)
+    {
+        // The policy decides a declared account's state; a rule that disabled it would be
+        // undone by the next plan, which enables it again.
+        return (
+            None,
+            Some(format!(
+                "declared by identity `{}`; set its `state` in the policy to {} it",
+                identity.id,
+                rule.action.name()
+            )),
+        );
+    }
     let kind = match rule.action {
         RuleAction::Report => return (None, None),
         RuleAction::Rotate => match declared.and_then(|(_, account)| account.credential.as_ref()) {

@@ -42,15 +42,63 @@ pub fn plan(policy: &Policy, observation: &Observation) -> Result<Plan, PlanErro
     plan_with(policy, observation, &PlanRequest::default())
 }
 
-/// What the operator asks for beyond the policy.
+/// What the operator asks for beyond the policy's identities.
 #[derive(Clone, Debug, Default)]
 pub struct PlanRequest {
     /// Rotate the credentials of these identities now, whatever their age, as `--rotate` asks.
     pub rotate: std::collections::BTreeSet<enact_model::NhiId>,
+    /// The policy's hygiene rules.
+    pub rules: Vec<enact_policy::HygieneRule>,
+    /// When each rule was first seen to hold, by (target, account, rule).
+    pub rules_held: std::collections::BTreeMap<(String, String, String), enact_model::Timestamp>,
 }
 
 /// Computes the plan like [`plan`], with the operator's `request` on top of the policy.
 pub fn plan_with(
+    policy: &Policy,
+    observation: &Observation,
+    request: &PlanRequest,
+) -> Result<Plan, PlanError> {
+    plan_full(policy, observation, request).map(|(plan, _)| plan)
+}
+
+/// Computes the plan like [`plan_with`] and also returns what the hygiene rules found. A rule's
+/// action joins the plan unless the plan already does the same to that account.
+pub fn plan_full(
+    policy: &Policy,
+    observation: &Observation,
+    request: &PlanRequest,
+) -> Result<(Plan, hygiene::HygieneReport), PlanError> {
+    let mut plan = plan_declared(policy, observation, request)?;
+    if request.rules.is_empty() {
+        return Ok((plan, hygiene::HygieneReport::default()));
+    }
+    let first_held = |target: &TargetId, account: &str, rule: &str| {
+        request
+            .rules_held
+            .get(&(target.to_string(), account.to_owned(), rule.to_owned()))
+            .copied()
+    };
+    let report = hygiene::evaluate(&request.rules, policy, observation, &first_held);
+    let mut added = false;
+    for action in report.actions() {
+        let duplicate = plan.actions.iter().any(|planned| {
+            planned.target == action.target
+                && planned.account == action.account
+                && planned.kind.verb() == action.kind.verb()
+        });
+        if !duplicate {
+            plan.actions.push(action);
+            added = true;
+        }
+    }
+    if added {
+        plan.id = Plan::compute_id(&plan.policy_digest, &plan.observation_digest, &plan.actions);
+    }
+    Ok((plan, report))
+}
+
+fn plan_declared(
     policy: &Policy,
     observation: &Observation,
     request: &PlanRequest,

@@ -63,9 +63,10 @@ fn new_run_id(now: enact_model::Timestamp) -> String {
 
 /// Runs `enact apply`.
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
-    let policy = Arc::new(context::load_policy(&global.policy)?);
-    let request = plan::rotate_request(&policy, &args.rotate)?;
+    let (policy, rules) = context::load_policy_with_rules(&global.policy)?;
+    let policy = Arc::new(policy);
     let state = State::open(&global.state_dir)?;
+    let request = plan::full_request(&policy, &args.rotate, rules, &state)?;
     let _lock = state.lock()?;
     let key = state.keys.fingerprint_key().clone();
     let connectors = context::connectors(&policy, &key)?;
@@ -118,16 +119,21 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
         outln!();
     }
 
-    let plan = match &args.plan_file {
-        Some(path) => plan::load_fresh(path, &policy, &connectors, &executor.key).await?,
+    let (plan, hygiene) = match &args.plan_file {
+        Some(path) => plan::load_fresh(path, &policy, &connectors, &executor.key, &request).await?,
         None => {
-            plan::observe_and_plan_with(&policy, &connectors, &executor.key, &request)
-                .await?
-                .1
+            let (_, plan, hygiene) =
+                plan::observe_and_plan_with(&policy, &connectors, &executor.key, &request).await?;
+            (plan, hygiene)
         }
     };
+    if !request.rules.is_empty() {
+        // A `delete` rule's grace period counts from the first apply that saw it hold.
+        store.record_rules_held(&hygiene.holding(), clock.now())?;
+    }
     if text {
         out!("{}", render::plan_text(&policy, &plan));
+        out!("{}", render::hygiene_text(&hygiene));
         outln!();
     }
     if let Some(limit) = max_destructive {

@@ -7,6 +7,7 @@ use crate::render;
 use anyhow::{anyhow, bail, Context as _, Result};
 use enact_connector::Connector;
 use enact_model::{Clock, FingerprintKey, Observation, Plan, Policy, SystemClock, TargetId};
+use enact_plan::hygiene::HygieneReport;
 use enact_plan::PlanRequest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,7 +30,9 @@ pub async fn observe_and_plan(
     connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
     key: &FingerprintKey,
 ) -> Result<(Observation, Plan)> {
-    observe_and_plan_with(policy, connectors, key, &PlanRequest::default()).await
+    let (observation, plan, _) =
+        observe_and_plan_with(policy, connectors, key, &PlanRequest::default()).await?;
+    Ok((observation, plan))
 }
 
 /// Observes every target and plans, with the operator's `request` on top of the policy.
@@ -38,12 +41,37 @@ pub async fn observe_and_plan_with(
     connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
     key: &FingerprintKey,
     request: &PlanRequest,
-) -> Result<(Observation, Plan)> {
+) -> Result<(Observation, Plan, HygieneReport)> {
     let sinks = Sinks::new(policy, key)?;
+    // Accounts a hygiene rule is waiting on stay in view after it disables them.
+    let mut held: BTreeMap<TargetId, Vec<String>> = BTreeMap::new();
+    for (target, account, _) in request.rules_held.keys() {
+        held.entry(TargetId::new(target.as_str()))
+            .or_default()
+            .push(account.clone());
+    }
     let observation =
-        enact_observe::observe(policy, connectors, &sinks, key, SystemClock.now()).await?;
-    let plan = enact_plan::plan_with(policy, &observation, request)?;
-    Ok((observation, plan))
+        enact_observe::observe_with(policy, connectors, &sinks, key, SystemClock.now(), &held)
+            .await?;
+    let (plan, hygiene) = enact_plan::plan_full(policy, &observation, request)?;
+    Ok((observation, plan, hygiene))
+}
+
+/// The request for a plan: the `--rotate` identities, the policy's hygiene rules and when each
+/// was first seen to hold, from the state database.
+pub fn full_request(
+    policy: &Policy,
+    rotate: &[String],
+    rules: Vec<enact_policy::HygieneRule>,
+    state: &State,
+) -> Result<PlanRequest> {
+    let mut request = rotate_request(policy, rotate)?;
+    if !rules.is_empty() {
+        request.rules_held =
+            enact_store_sqlite::SqliteStore::open(&state.database())?.rules_held()?;
+        request.rules = rules;
+    }
+    Ok(request)
 }
 
 /// The request that `--rotate` makes, checked against the policy's identities before anything
@@ -69,11 +97,11 @@ pub fn rotate_request(policy: &Policy, names: &[String]) -> Result<PlanRequest> 
 
 /// Runs `enact plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
-    let policy = context::load_policy(&global.policy)?;
+    let (policy, rules) = context::load_policy_with_rules(&global.policy)?;
     let state = State::open(&global.state_dir)?;
     let connectors = context::connectors(&policy, state.keys.fingerprint_key())?;
-    let request = rotate_request(&policy, &args.rotate)?;
-    let (_, plan) =
+    let request = full_request(&policy, &args.rotate, rules, &state)?;
+    let (_, plan, hygiene) =
         observe_and_plan_with(&policy, &connectors, state.keys.fingerprint_key(), &request).await?;
 
     if let Some(path) = &args.out {
@@ -82,6 +110,7 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
     match args.output {
         OutputFormat::Text => {
             out!("{}", render::plan_text(&policy, &plan));
+            out!("{}", render::hygiene_text(&hygiene));
             if let Some(path) = &args.out {
                 outln!(
                     "Saved the plan to `{}`; run `enact apply {}` to execute exactly it.",
@@ -95,6 +124,7 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
                 "changes_pending": !plan.actions.is_empty(),
                 "destructive": plan.destructive_count(),
                 "plan": plan,
+                "hygiene": render::hygiene_json(&hygiene),
             });
             outln!("{}", serde_json::to_string_pretty(&value)?);
         }
@@ -123,7 +153,8 @@ pub async fn load_fresh(
     policy: &Policy,
     connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
     key: &FingerprintKey,
-) -> Result<Plan> {
+    base: &PlanRequest,
+) -> Result<(Plan, HygieneReport)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow!("failed to read the plan file `{}`: {e}", path.display()))?;
     let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
@@ -155,8 +186,9 @@ pub async fn load_fresh(
             .filter(|a| matches!(a.kind, enact_model::ActionKind::RotateCredential { .. }))
             .filter_map(|a| a.identity.clone())
             .collect(),
+        ..base.clone()
     };
-    let (_, fresh) = observe_and_plan_with(policy, connectors, key, &request).await?;
+    let (_, fresh, hygiene) = observe_and_plan_with(policy, connectors, key, &request).await?;
     if fresh.observation_digest != plan.observation_digest {
         bail!("stale plan: the observed state changed since `{}` was made; run `enact plan --out {}` again", path.display(), path.display());
     }
@@ -165,5 +197,5 @@ pub async fn load_fresh(
     if saved_ids != fresh_ids {
         bail!("stale plan: the open sessions changed since `{}` was made, so the actions differ; run `enact plan --out {}` again", path.display(), path.display());
     }
-    Ok(plan)
+    Ok((plan, hygiene))
 }

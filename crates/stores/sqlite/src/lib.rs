@@ -13,7 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+mod hygiene;
 mod reviews;
+pub use hygiene::HeldKey;
 pub use reviews::ReviewRecord;
 
 /// The SQLite state store.
@@ -92,6 +94,9 @@ impl SqliteStore {
         connection
             .execute_batch(reviews::SCHEMA)
             .map_err(store_error("failed to create the review schema"))?;
+        connection
+            .execute_batch(hygiene::SCHEMA)
+            .map_err(store_error("failed to create the hygiene schema"))?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
         })
