@@ -442,3 +442,75 @@ pub enum OwnedObjects {
     /// Hand every owned object to the named account first.
     ReassignTo(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FingerprintKey, ObservedSession, Secret, Timestamp};
+
+    fn session(app: &str, addr: Option<&str>, meta: &[(&str, &str)]) -> ObservedSession {
+        ObservedSession {
+            id: "1".into(),
+            started_at: Timestamp(0),
+            idle_since: None,
+            application_name: app.into(),
+            client_addr: addr.map(str::to_owned),
+            metadata: meta
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn dependent(check: DependentCheck) -> Dependent {
+        Dependent {
+            name: "worker".into(),
+            check,
+        }
+    }
+
+    #[test]
+    fn dependent_owns_by_application_name() {
+        let worker = dependent(DependentCheck::ApplicationName("api".into()));
+        assert!(worker.owns(&session("api", None, &[])));
+        assert!(!worker.owns(&session("apix", None, &[])));
+    }
+
+    #[test]
+    fn dependent_owns_by_client_host() {
+        let worker = dependent(DependentCheck::ClientAddr("10.0.0.5".into()));
+        assert!(worker.owns(&session("", Some("10.0.0.5"), &[])));
+        assert!(worker.owns(&session("", Some("10.0.0.5:51234"), &[])));
+        assert!(!worker.owns(&session("", Some("10.0.0.50:1"), &[])));
+        assert!(!worker.owns(&session("", None, &[])));
+        let v6 = dependent(DependentCheck::ClientAddr("::1".into()));
+        assert!(v6.owns(&session("", Some("[::1]:6379"), &[])));
+        assert!(v6.owns(&session("", Some("::1"), &[])));
+    }
+
+    #[test]
+    fn dependent_owns_by_metadata() {
+        let worker = dependent(DependentCheck::Metadata {
+            key: "service".into(),
+            value: "api".into(),
+        });
+        assert!(worker.owns(&session("", None, &[("service", "api")])));
+        assert!(!worker.owns(&session("", None, &[("service", "web")])));
+        let probe = dependent(DependentCheck::Command(vec!["true".into()]));
+        assert!(!probe.owns(&session("api", None, &[])));
+        assert!(!probe.by_sessions());
+    }
+
+    #[test]
+    fn alternating_value_round_trips_without_showing_the_password() {
+        let key = FingerprintKey::from_bytes([7; 32]);
+        let password = Secret::new("s3cret-canary".into(), &key);
+        let value = alternating_value("app_blue", &password, &key);
+        let (user, split) = split_alternating_value(&value, &key).expect("split");
+        assert_eq!(user, "app_blue");
+        assert_eq!(split.fingerprint(), password.fingerprint());
+        assert!(!format!("{value:?}").contains("s3cret-canary"));
+        let plain = Secret::new("not-json".into(), &key);
+        assert!(split_alternating_value(&plain, &key).is_none());
+    }
+}
