@@ -141,6 +141,79 @@ if PGPASSWORD=$new_password "$PSQL" -X -tA -h 127.0.0.1 -p "$ENACT_PG_PORT" -U s
 fi
 echo "The exposed password is rejected by PostgreSQL; the stray copy is gone: $(ls "$WORK/secrets/svc_ledger_cron.pw" 2>&1 | sed 's/.*: //')"
 
+step "Rotation without downtime: ledger-writer keeps logging in while enact rotates its password three times"
+# A new identity whose PostgreSQL account uses alternating users: a group role holds the rights,
+# two login roles take turns, and the sink names the one in use. Its dependent, ledger-writer,
+# reads the sink before every login and keeps one pooled session that it reopens when the sink
+# changes; enact waits for that session before it clears the previous password.
+cat >> "$WORK/enact.yaml" <<'YAML'
+  ledger-writer:
+    owner: finance-platform
+    purpose: appends to the ledger
+    state: active
+    accounts:
+      - target: pg-main
+        role: svc_ledger_writer
+        entitlements:
+          - privilege: CONNECT
+            on: database appdb
+        credential:
+          kind: password
+          strategy: alternating
+          grace_period: 30s
+          max_age: 30d
+          deliver_to:
+            file: secrets/svc_ledger_writer.json
+          dependents:
+            - name: ledger-writer
+              application_name: ledger-writer
+YAML
+expect 0 "$ENACT" apply
+sink=$WORK/secrets/svc_ledger_writer.json
+counts=$WORK/ledger-writer.counts
+: > "$counts"
+(
+    # Runs in the background until the demo stops it: one login per loop with the value the sink
+    # holds; a failure counts only if the sink still holds that value afterwards.
+    pooled_value="" pooled_pid=""
+    trap '[ -n "$pooled_pid" ] && kill "$pooled_pid" 2>/dev/null; exit 0' TERM
+    while :; do
+        value=$(cat "$sink")
+        user=$(jq -r .username <<<"$value")
+        password=$(jq -r .password <<<"$value")
+        if [ "$value" != "$pooled_value" ]; then
+            # An idle pooled session: psql runs SELECT 1 once a second until it is stopped, and
+            # its backend ends as soon as psql does.
+            printf 'SELECT 1 \\watch 1\n' | PGPASSWORD=$password PGAPPNAME=ledger-writer "$PSQL" -X -q \
+                -h 127.0.0.1 -p "$ENACT_PG_PORT" -U "$user" -d appdb >/dev/null 2>&1 &
+            new_pid=$!
+            sleep 0.2
+            [ -n "$pooled_pid" ] && kill "$pooled_pid" 2>/dev/null
+            pooled_value=$value pooled_pid=$new_pid
+        fi
+        if PGPASSWORD=$password PGAPPNAME=ledger-writer "$PSQL" -X -tA -h 127.0.0.1 -p "$ENACT_PG_PORT" \
+            -U "$user" -d appdb -c "SELECT 1" >/dev/null 2>&1; then
+            echo ok >> "$counts"
+        elif [ "$(cat "$sink")" = "$value" ]; then
+            echo failed >> "$counts"
+        fi
+    done
+) &
+SESSION_PIDS+=($!)
+sleep 1
+for round in 1 2 3; do
+    expect 0 "$ENACT" apply --rotate ledger-writer
+    echo "Rotation $round: the sink now names $(jq -r .username "$sink")."
+done
+kill "${SESSION_PIDS[-1]}" 2>/dev/null || true
+logins=$(grep -c ok "$counts" || true)
+failures=$(grep -c failed "$counts" || true)
+echo "ledger-writer logged in $logins times during the rotations; $failures login(s) failed with the value the sink held."
+if [ "$failures" != 0 ]; then
+    echo "demo: the dependent lost access during a rotation" >&2
+    exit 1
+fi
+
 step "enact evidence verify: check the hash chain and signatures offline"
 expect 0 "$ENACT" evidence verify
 
