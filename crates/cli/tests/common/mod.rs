@@ -13,6 +13,7 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+pub mod fault_proxy;
 mod ldap_env;
 mod redis_env;
 
