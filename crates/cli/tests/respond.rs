@@ -370,7 +370,7 @@ async fn unmatched_and_malformed_reports() {
     let stranger = format!("not-managed-{:032x}", rand::random::<u128>());
     let report = gitleaks_report(&ws, &stranger);
     let outcome = ws.enact(&["respond", "--finding", &report]).await;
-    outcome.expect_code(0);
+    outcome.expect_code(2);
     assert_no_value(&outcome, &stranger);
     assert!(outcome.stdout.contains("unmatched"), "{outcome}");
     assert!(

@@ -206,10 +206,16 @@ pub async fn run(global: &GlobalArgs, args: &RespondArgs) -> Result<u8> {
     let failed = results.iter().any(|r| r.status == ActionStatus::Failed);
     let unproven = results.iter().any(|r| r.status != ActionStatus::Verified)
         || finished.iter().any(|a| !a.verified());
+    // An unmatched finding is an exposure enact could not answer, so a person still has to.
+    let unmatched = answered
+        .iter()
+        .any(|a| a.assessment == Assessment::Unmatched);
     Ok(if failed {
         exit::ACTION_FAILED
     } else if unproven {
         exit::NOT_VERIFIED
+    } else if unmatched {
+        exit::CHANGES
     } else {
         exit::OK
     })
