@@ -49,7 +49,10 @@ pub struct ParseOptions {
 /// parse, so it is reported alone.
 pub fn parse_policy(source: &str, options: &ParseOptions) -> Result<Policy, PolicyErrors> {
     let digest = enact_model::digest::sha256_hex(source.as_bytes());
-    let (policy, mut diags, secret_values) = match yaml::parse(source) {
+    // The checker reads each identity as the parser completes it, so a large policy whose
+    // `targets` come first is never one whole tree. A syntax error discards what it found.
+    let mut checker = check::Checker::new(options);
+    let (policy, mut diags, secret_values) = match yaml::parse_with(source, &mut checker) {
         Err(error) => {
             let diag = check::Diag {
                 loc: error.loc,
@@ -76,7 +79,7 @@ pub fn parse_policy(source: &str, options: &ParseOptions) -> Result<Policy, Poli
             (None, vec![diag], Vec::new())
         }
         Ok(Some(root)) => {
-            let checked = check::check(&root, options, digest);
+            let checked = checker.finish(&root, digest);
             (checked.policy, checked.diags, checked.secret_values)
         }
     };
@@ -122,8 +125,130 @@ fn masked(source: &str, secrets: &[yaml::Loc]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
+
+    fn options() -> ParseOptions {
+        ParseOptions {
+            origin: PathBuf::from("policy.yaml"),
+            base_dir: PathBuf::from("/etc/enact"),
+            known_kinds: ["postgres", "openbao", "redis", "ldap"]
+                .map(str::to_owned)
+                .to_vec(),
+        }
+    }
+
+    /// Moves the `identities` section, which must be the last, before `targets`. The checker
+    /// then reads the whole tree instead of checking each identity as it is parsed.
+    fn identities_first(source: &str) -> String {
+        let (Some(identities), Some(targets)) =
+            (source.find("\nidentities:"), source.find("\ntargets:"))
+        else {
+            panic!("the source has no `targets` or `identities` section");
+        };
+        let (head, identities) = source.split_at(identities + 1);
+        let (before, targets) = head.split_at(targets + 1);
+        format!("{before}{identities}{targets}")
+    }
+
+    /// Returns the class and message of each error, sorted, since the positions differ when
+    /// the sections move.
+    fn messages(source: &str) -> Vec<(&'static str, String)> {
+        let errors = match parse_policy(source, &options()) {
+            Ok(policy) => panic!("expected errors, the policy parsed: {policy:#?}"),
+            Err(errors) => errors,
+        };
+        let mut messages: Vec<_> = errors
+            .errors()
+            .iter()
+            .map(|error| (error.kind.code(), error.message.clone()))
+            .collect();
+        messages.sort();
+        messages
+    }
+
+    #[test]
+    fn section_order_keeps_the_model() {
+        for source in [
+            include_str!("../tests/valid.yaml"),
+            include_str!("../tests/mixed.yaml"),
+            include_str!("../tests/all_kinds.yaml"),
+        ] {
+            let moved = identities_first(source);
+            let (first, second) = match (
+                parse_policy(source, &options()),
+                parse_policy(&moved, &options()),
+            ) {
+                (Ok(first), Ok(second)) => (first, second),
+                other => panic!("both orders must parse: {other:?}"),
+            };
+            assert!(!first.identities.is_empty());
+            assert_eq!(first.identities, second.identities);
+            assert_eq!(first.targets, second.targets);
+        }
+    }
+
+    #[test]
+    fn section_order_keeps_the_errors() {
+        let source = "version: 1
+targets:
+  pg-main:
+    kind: postgres
+    endpoint: 127.0.0.1:55432
+    admin: {user: enact_admin, password_env: ENACT_PG_ADMIN_PASSWORD}
+  ldap-main:
+    kind: ldpa
+identities:
+  billing:
+    owner: payments
+    purpose: writes invoices
+    state: active
+    accounts:
+      - {target: pg-main, role: billing}
+      - {target: pg-mian, role: other}
+  billing:
+    owner: payments
+  reports:
+    purpose: reads invoices
+    state: sleeping
+    password: s3cr3t
+    accounts:
+      - {target: pg-main, role: billing}
+";
+        let expected = messages(source);
+        assert_eq!(messages(&identities_first(source)), expected);
+        for message in [
+            "duplicate identity `billing`",
+            "unknown target `pg-mian`",
+            "missing required key `owner` in `identities.reports`",
+            "role `billing` on target `pg-main` is already declared by identity `billing`",
+        ] {
+            assert!(
+                expected.iter().any(|(_, found)| found == message),
+                "`{message}` not reported: {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_error_hides_identity_errors() {
+        let source = "version: 1
+targets:
+  pg-main: {kind: postgres, endpoint: 127.0.0.1:55432, admin: {user: a, password_env: B}}
+identities:
+  billing:
+    owner: payments
+    accounts: [{target: pg-mian, role: billing}]
+  reports: [a
+";
+        let errors = match parse_policy(source, &options()) {
+            Ok(policy) => panic!("expected a syntax error, the policy parsed: {policy:#?}"),
+            Err(errors) => errors,
+        };
+        let kinds: Vec<ErrorKind> = errors.errors().iter().map(|error| error.kind).collect();
+        assert_eq!(kinds, [ErrorKind::Syntax]);
+    }
 
     #[test]
     fn masking_keeps_offsets_and_lines() {

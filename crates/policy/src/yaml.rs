@@ -85,10 +85,60 @@ pub(crate) struct SyntaxError {
     pub message: String,
 }
 
+/// Receives the entries of one top-level mapping as each is complete, in place of the tree.
+///
+/// In a large policy nearly all of the text is in the `identities` mapping. Handing each entry over
+/// as soon as it is read, and dropping it once checked, keeps one identity's subtree in memory
+/// instead of the whole document's.
+pub(crate) trait EntrySink {
+    /// The top-level key whose mapping value is offered, or `None` to take nothing.
+    fn key(&self) -> Option<&'static str>;
+
+    /// Decides whether to take the entries of the mapping under [`EntrySink::key`], given the
+    /// top-level entries read before it. It is offered only the first entry with that key, only
+    /// when its value is a mapping without an anchor, and only when the document is a mapping.
+    fn start(&mut self, before: &[(Node, Node)]) -> bool;
+
+    /// Takes one complete entry of the mapping, in source order, duplicate keys included.
+    fn entry(&mut self, key: Node, value: Node);
+}
+
+/// A sink that takes nothing, so the tree keeps the whole document.
+struct WholeTree;
+
+impl EntrySink for WholeTree {
+    fn key(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn start(&mut self, _before: &[(Node, Node)]) -> bool {
+        false
+    }
+
+    fn entry(&mut self, _key: Node, _value: Node) {}
+}
+
 /// Parses `source` as a single YAML document. An empty source gives `Ok(None)`.
 pub(crate) fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
+    parse_with(source, &mut WholeTree)
+}
+
+/// Parses `source` like [`parse`], but hands the entries of the mapping that `sink` accepts to
+/// `sink` as they are read. In the returned tree that mapping keeps its position and has no
+/// entries. The sink may already have received entries when a later syntax error is returned.
+pub(crate) fn parse_with(
+    source: &str,
+    sink: &mut dyn EntrySink,
+) -> Result<Option<Node>, SyntaxError> {
     let positions = Positions::new(source);
-    let mut builder = Builder::default();
+    let mut builder = Builder {
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        root: None,
+        sink,
+        offered: false,
+        streaming: None,
+    };
     let mut parser = Parser::new_from_str(source);
     let mut documents = 0usize;
 
@@ -178,14 +228,18 @@ enum Open {
     },
 }
 
-#[derive(Default)]
-struct Builder {
+struct Builder<'s> {
     stack: Vec<Open>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
+    sink: &'s mut dyn EntrySink,
+    /// Whether the sink has been offered its mapping. It is offered one at most.
+    offered: bool,
+    /// The depth in `stack` of the mapping whose entries go to the sink, while it is open.
+    streaming: Option<usize>,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn push(&mut self, event: Event<'_>, loc: Loc) -> Result<(), SyntaxError> {
         match event {
             Event::Scalar(text, style, anchor, tag) => {
@@ -222,14 +276,30 @@ impl Builder {
                 anchor,
                 items: Vec::new(),
             }),
-            Event::MappingStart(anchor, _) => self.stack.push(Open::Mapping {
-                loc,
-                anchor,
-                entries: Vec::new(),
-                key: None,
-            }),
+            Event::MappingStart(anchor, _) => {
+                let offer = anchor == 0 && self.opens_sink_mapping();
+                self.stack.push(Open::Mapping {
+                    loc,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                });
+                if offer {
+                    self.offered = true;
+                    let before = match self.stack.first() {
+                        Some(Open::Mapping { entries, .. }) => entries.as_slice(),
+                        _ => &[],
+                    };
+                    if self.sink.start(before) {
+                        self.streaming = Some(self.stack.len());
+                    }
+                }
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 let end = loc;
+                if self.streaming == Some(self.stack.len()) {
+                    self.streaming = None;
+                }
                 let node = match self.stack.pop() {
                     Some(Open::Sequence {
                         loc: start,
@@ -284,12 +354,37 @@ impl Builder {
         }
     }
 
+    /// Tests whether a mapping that starts now is the value of the sink's key: the document is a
+    /// mapping, the mapping is the value of its first entry with that key, and the sink has not
+    /// been offered one yet.
+    fn opens_sink_mapping(&self) -> bool {
+        if self.offered || self.stack.len() != 1 {
+            return false;
+        }
+        let Some(Open::Mapping {
+            entries,
+            key: Some(key),
+            ..
+        }) = self.stack.first()
+        else {
+            return false;
+        };
+        let Some(name) = self.sink.key() else {
+            return false;
+        };
+        let named =
+            |node: &Node| matches!(&node.value, Value::Scalar(scalar) if scalar.text == name);
+        named(key) && !entries.iter().any(|(earlier, _)| named(earlier))
+    }
+
     fn attach(&mut self, node: Node) {
+        let streaming = self.streaming == Some(self.stack.len());
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Open::Sequence { items, .. }) => items.push(node),
             Some(Open::Mapping { entries, key, .. }) => match key.take() {
                 None => *key = Some(node),
+                Some(complete) if streaming => self.sink.entry(complete, node),
                 Some(complete) => entries.push((complete, node)),
             },
         }
@@ -431,6 +526,86 @@ mod tests {
     #[test]
     fn second_document_is_rejected() {
         assert!(parse("a: 1\n---\nb: 2\n").is_err());
+    }
+
+    /// Records the keys of the `identities` entries it takes.
+    #[derive(Default)]
+    struct Recorder {
+        offered: usize,
+        keys: Vec<String>,
+    }
+
+    impl EntrySink for Recorder {
+        fn key(&self) -> Option<&'static str> {
+            Some("identities")
+        }
+
+        fn start(&mut self, before: &[(Node, Node)]) -> bool {
+            self.offered += 1;
+            before
+                .iter()
+                .any(|(key, _)| key.scalar_text() == Some("targets"))
+        }
+
+        fn entry(&mut self, key: Node, value: Node) {
+            let kind = value.type_name();
+            self.keys
+                .push(format!("{}={kind}", key.scalar_text().unwrap_or("?")));
+        }
+    }
+
+    fn streamed(source: &str) -> (Node, Recorder) {
+        let mut recorder = Recorder::default();
+        match parse_with(source, &mut recorder) {
+            Ok(Some(node)) => (node, recorder),
+            other => panic!("expected a document, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sink_takes_entries_in_order() {
+        let source = "targets: {}\nidentities:\n  a: &x {k: v}\n  b: *x\n  a: 1\nafter: 2\n";
+        let (doc, recorder) = streamed(source);
+        assert_eq!(
+            recorder.keys,
+            ["a=a mapping", "b=a mapping", "a=an integer"]
+        );
+        let (key, value) = &entries(&doc)[1];
+        assert_eq!(key.scalar_text(), Some("identities"));
+        assert!(entries(value).is_empty());
+        assert_eq!(
+            &source[value.loc.start..value.loc.end],
+            "a: &x {k: v}\n  b: *x\n  a: 1\n"
+        );
+        assert_eq!(entries(&doc)[2].0.scalar_text(), Some("after"));
+    }
+
+    #[test]
+    fn declined_mapping_stays_in_tree() {
+        let (doc, recorder) = streamed("identities: {a: 1}\ntargets: {}\n");
+        assert_eq!(recorder.offered, 1);
+        assert!(recorder.keys.is_empty());
+        assert_eq!(entries(&entries(&doc)[0].1).len(), 1);
+    }
+
+    #[test]
+    fn sink_is_offered_first_mapping_only() {
+        let anchored = "targets: {}\nidentities: &all {a: 1}\ncopy: *all\n";
+        let (doc, recorder) = streamed(anchored);
+        assert_eq!(recorder.offered, 0);
+        assert_eq!(entries(&entries(&doc)[2].1).len(), 1);
+
+        let (doc, recorder) = streamed("targets: {}\nidentities: 1\nidentities: {a: 1}\n");
+        assert_eq!(recorder.offered, 0);
+        assert_eq!(entries(&entries(&doc)[2].1).len(), 1);
+
+        let (doc, recorder) = streamed("targets: {}\nidentities: {a: 1}\nidentities: {b: 2}\n");
+        assert_eq!(recorder.offered, 1);
+        assert_eq!(recorder.keys, ["a=an integer"]);
+        assert_eq!(entries(&entries(&doc)[2].1).len(), 1);
+
+        let (_, recorder) = streamed("- targets: {}\n  identities: {a: 1}\n");
+        assert_eq!(recorder.offered, 0);
     }
 
     #[test]

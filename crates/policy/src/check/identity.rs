@@ -21,32 +21,74 @@ struct Claims {
     roles: HashMap<(String, String), (String, usize)>,
 }
 
+/// The state of the `identities` check, which takes one entry at a time so that the parser can
+/// drop each identity's subtree once it is checked.
+pub(super) struct IdentityWalk {
+    claims: Claims,
+    /// Each identity id read so far, with the position of its key.
+    seen: HashMap<String, Loc>,
+    /// The resolved identities, or `None` once one of them failed.
+    resolved: Option<BTreeMap<NhiId, Identity>>,
+}
+
+impl IdentityWalk {
+    pub(super) fn new() -> Self {
+        IdentityWalk {
+            claims: Claims::default(),
+            seen: HashMap::new(),
+            resolved: Some(BTreeMap::new()),
+        }
+    }
+
+    /// Returns the resolved identities, or `None` when any of them failed its checks.
+    pub(super) fn finish(self) -> Option<BTreeMap<NhiId, Identity>> {
+        self.resolved
+    }
+}
+
 impl Cx<'_> {
     pub(super) fn identities(
         &mut self,
         node: &Node,
         targets: &BTreeMap<String, DeclaredTarget>,
     ) -> Option<BTreeMap<NhiId, Identity>> {
-        let mut claims = Claims::default();
-        let mut resolved = Some(BTreeMap::new());
-        for (key, id, value) in self.id_map(node, "identities", "identity") {
-            let id_ok = match values::identity_id(id) {
-                Ok(()) => true,
-                Err(problem) => {
-                    self.problem(key.loc, problem);
-                    false
-                }
-            };
-            let path = join("identities", id);
-            let identity = self.identity(id, key.loc, value, &path, targets, &mut claims);
-            match (identity, &mut resolved) {
-                (Some(identity), Some(identities)) if id_ok => {
-                    identities.insert(identity.id.clone(), identity);
-                }
-                _ => resolved = None,
-            }
+        let mut walk = IdentityWalk::new();
+        let Value::Mapping(pairs) = &node.value else {
+            self.wrong_type(node, "identities", "a mapping");
+            return walk.finish();
+        };
+        for (key, value) in pairs {
+            self.identity_entry(&mut walk, key, value, targets);
         }
-        resolved
+        walk.finish()
+    }
+
+    /// Checks one entry of `identities` and adds the identity to `walk`.
+    pub(super) fn identity_entry(
+        &mut self,
+        walk: &mut IdentityWalk,
+        key: &Node,
+        value: &Node,
+        targets: &BTreeMap<String, DeclaredTarget>,
+    ) {
+        let Some(id) = self.id_key(key, "identities", "identity", &mut walk.seen) else {
+            return;
+        };
+        let id_ok = match values::identity_id(id) {
+            Ok(()) => true,
+            Err(problem) => {
+                self.problem(key.loc, problem);
+                false
+            }
+        };
+        let path = join("identities", id);
+        let identity = self.identity(id, key.loc, value, &path, targets, &mut walk.claims);
+        match (identity, &mut walk.resolved) {
+            (Some(identity), Some(identities)) if id_ok => {
+                identities.insert(identity.id.clone(), identity);
+            }
+            _ => walk.resolved = None,
+        }
     }
 
     fn identity(
@@ -129,6 +171,11 @@ impl Cx<'_> {
                 (Some(account), Some(list)) => list.push(account),
                 _ => accounts = None,
             }
+        }
+        // An account is a few hundred bytes and a new vector reserves four, so a policy of many
+        // one-account identities would otherwise hold three unused accounts per identity.
+        if let Some(list) = &mut accounts {
+            list.shrink_to_fit();
         }
         accounts
     }

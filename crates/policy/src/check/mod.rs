@@ -11,12 +11,14 @@ mod target;
 use crate::error::ErrorKind;
 use crate::keys;
 use crate::values::{self, Problem};
-use crate::yaml::{Loc, Node, ScalarKind, Value};
+use crate::yaml::{EntrySink, Loc, Node, ScalarKind, Value};
 use crate::ParseOptions;
 use enact_model::policy::Limits;
 use enact_model::{Duration, Policy};
+use identity::IdentityWalk;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use target::Targets;
 
 /// A problem found by the checks, placed in the source.
 #[derive(Debug)]
@@ -35,19 +37,76 @@ pub(crate) struct Checked {
     pub secret_values: Vec<Loc>,
 }
 
-/// Checks `root`, the document's top node, against the policy syntax.
-pub(crate) fn check(root: &Node, options: &ParseOptions, digest: String) -> Checked {
-    let mut cx = Cx {
-        options,
-        diags: Vec::new(),
-        secret_values: Vec::new(),
-    };
-    let policy = cx.policy(root, digest);
-    let policy = if cx.diags.is_empty() { policy } else { None };
-    Checked {
-        policy,
-        diags: cx.diags,
-        secret_values: cx.secret_values,
+/// Checks a policy while the parser reads it.
+///
+/// It is the parser's [`EntrySink`] for `identities`: when `targets` comes before `identities`
+/// in the file, `targets` is checked first and then each identity as soon as it is read, so the
+/// tree contains one identity at a time. Otherwise the whole tree is built and checked at
+/// the end. Both ways record the same problems.
+pub(crate) struct Checker<'o> {
+    cx: Cx<'o>,
+    /// `targets`, when it was checked before the first identity.
+    targets: Option<Targets>,
+    /// The identities checked as the parser read them.
+    identities: Option<IdentityWalk>,
+}
+
+impl<'o> Checker<'o> {
+    /// Creates a checker that has recorded nothing yet.
+    pub fn new(options: &'o ParseOptions) -> Self {
+        Checker {
+            cx: Cx {
+                options,
+                diags: Vec::new(),
+                secret_values: Vec::new(),
+            },
+            targets: None,
+            identities: None,
+        }
+    }
+
+    /// Checks the rest of `root`, the document's top node, and returns every finding.
+    pub fn finish(mut self, root: &Node, digest: String) -> Checked {
+        let policy = self
+            .cx
+            .policy(root, digest, self.targets.take(), self.identities.take());
+        let policy = if self.cx.diags.is_empty() {
+            policy
+        } else {
+            None
+        };
+        Checked {
+            policy,
+            diags: self.cx.diags,
+            secret_values: self.cx.secret_values,
+        }
+    }
+}
+
+impl EntrySink for Checker<'_> {
+    fn key(&self) -> Option<&'static str> {
+        Some("identities")
+    }
+
+    fn start(&mut self, before: &[(Node, Node)]) -> bool {
+        // The root check reads the first `targets` entry, so this is the one checked early.
+        let Some((_, targets)) = before
+            .iter()
+            .find(|(key, _)| key.scalar_text() == Some("targets"))
+        else {
+            return false;
+        };
+        self.targets = Some(self.cx.targets(targets));
+        self.identities = Some(IdentityWalk::new());
+        true
+    }
+
+    fn entry(&mut self, key: Node, value: Node) {
+        let (Some(walk), Some(targets)) = (&mut self.identities, &self.targets) else {
+            return;
+        };
+        self.cx
+            .identity_entry(walk, &key, &value, &targets.declared);
     }
 }
 
@@ -218,7 +277,7 @@ impl Cx<'_> {
         Some(fields)
     }
 
-    /// Reads a mapping from ids to entries (`targets`, `identities`), reporting duplicate ids.
+    /// Reads a mapping from ids to entries (`targets`), reporting duplicate ids.
     pub fn id_map<'n>(
         &mut self,
         node: &'n Node,
@@ -229,25 +288,37 @@ impl Cx<'_> {
             self.wrong_type(node, path, "a mapping");
             return Vec::new();
         };
-        let mut seen: HashMap<&str, Loc> = HashMap::new();
+        let mut seen = HashMap::new();
         let mut entries = Vec::new();
         for (key, value) in pairs {
-            let Some(id) = self.key_text(key, path) else {
-                continue;
-            };
-            if let Some(first) = seen.get(id) {
-                self.error(
-                    key.loc,
-                    ErrorKind::Duplicate,
-                    format!("duplicate {noun} `{id}`"),
-                    Some(format!("`{id}` is first declared on line {}", first.line)),
-                );
-                continue;
+            if let Some(id) = self.id_key(key, path, noun, &mut seen) {
+                entries.push((key, id, value));
             }
-            seen.insert(id, key.loc);
-            entries.push((key, id, value));
         }
         entries
+    }
+
+    /// Reads the key of one entry of a mapping from ids to entries, reporting a key that is not
+    /// a string and an id already in `seen`. A new id is added to `seen`.
+    pub fn id_key<'n>(
+        &mut self,
+        key: &'n Node,
+        path: &str,
+        noun: &str,
+        seen: &mut HashMap<String, Loc>,
+    ) -> Option<&'n str> {
+        let id = self.key_text(key, path)?;
+        if let Some(first) = seen.get(id) {
+            self.error(
+                key.loc,
+                ErrorKind::Duplicate,
+                format!("duplicate {noun} `{id}`"),
+                Some(format!("`{id}` is first declared on line {}", first.line)),
+            );
+            return None;
+        }
+        seen.insert(id.to_owned(), key.loc);
+        Some(id)
     }
 
     fn key_text<'n>(&mut self, key: &'n Node, path: &str) -> Option<&'n str> {
@@ -466,7 +537,15 @@ impl Cx<'_> {
         })
     }
 
-    fn policy(&mut self, root: &Node, digest: String) -> Option<Policy> {
+    /// Checks the document. `early_targets` and `streamed` are the results of the checks that
+    /// ran while the parser read the file; the `identities` mapping in `root` is empty then.
+    fn policy(
+        &mut self,
+        root: &Node,
+        digest: String,
+        early_targets: Option<Targets>,
+        streamed: Option<IdentityWalk>,
+    ) -> Option<Policy> {
         let fields = self.fields(root, root.loc, "", keys::POLICY)?;
 
         let version = self.required(&fields, "version");
@@ -477,10 +556,11 @@ impl Cx<'_> {
         };
         let targets = self
             .required(&fields, "targets")
-            .map(|node| self.targets(node));
-        let identities = match (self.required(&fields, "identities"), &targets) {
-            (Some(node), Some(targets)) => Some(self.identities(node, &targets.declared)),
-            (Some(node), None) => Some(self.identities(node, &BTreeMap::new())),
+            .map(|node| early_targets.unwrap_or_else(|| self.targets(node)));
+        let identities = match (self.required(&fields, "identities"), &targets, streamed) {
+            (Some(_), _, Some(walk)) => Some(walk.finish()),
+            (Some(node), Some(targets), None) => Some(self.identities(node, &targets.declared)),
+            (Some(node), None, None) => Some(self.identities(node, &BTreeMap::new())),
             _ => None,
         };
 
