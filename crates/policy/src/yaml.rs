@@ -166,33 +166,49 @@ pub(crate) fn parse_with(
     Ok(builder.root)
 }
 
+/// Characters between two entries of [`Positions`]'s table of byte offsets.
+const CHARS_PER_CHECKPOINT: usize = 32;
+
 /// Converts the parser's character positions to byte offsets.
-struct Positions {
-    /// Byte offset of each character, plus the source length for the end position; `None`
-    /// for ASCII text, where a character's index is its byte offset. Skipping the table saves
-    /// 8 bytes per character of a large policy.
-    byte_of_char: Option<Vec<usize>>,
-    len: usize,
+struct Positions<'s> {
+    source: &'s str,
+    /// Byte offset of every [`CHARS_PER_CHECKPOINT`]th character, or `None` for ASCII text,
+    /// where a character's index is its byte offset. A table of every character would cost
+    /// 8 bytes per character of a large policy, and this one costs a 32nd of that.
+    checkpoints: Option<Vec<usize>>,
 }
 
-impl Positions {
-    fn new(source: &str) -> Self {
-        let byte_of_char = (!source.is_ascii()).then(|| {
-            let mut table: Vec<usize> = source.char_indices().map(|(at, _)| at).collect();
-            table.push(source.len());
-            table
+impl<'s> Positions<'s> {
+    fn new(source: &'s str) -> Self {
+        let checkpoints = (!source.is_ascii()).then(|| {
+            source
+                .char_indices()
+                .step_by(CHARS_PER_CHECKPOINT)
+                .map(|(at, _)| at)
+                .collect()
         });
         Positions {
-            byte_of_char,
-            len: source.len(),
+            source,
+            checkpoints,
         }
     }
 
+    /// Returns the byte offset of the character at `marker`, or the source length for a
+    /// position past the end.
     fn byte(&self, marker: Marker) -> usize {
-        match &self.byte_of_char {
-            Some(table) => table.get(marker.index()).copied().unwrap_or(self.len),
-            None => marker.index().min(self.len),
-        }
+        let len = self.source.len();
+        let index = marker.index();
+        let Some(checkpoints) = &self.checkpoints else {
+            return index.min(len);
+        };
+        let Some(&from) = checkpoints.get(index / CHARS_PER_CHECKPOINT) else {
+            return len;
+        };
+        // At most CHARS_PER_CHECKPOINT - 1 characters lie between the checkpoint and `index`.
+        self.source
+            .get(from..)
+            .and_then(|rest| rest.char_indices().nth(index % CHARS_PER_CHECKPOINT))
+            .map_or(len, |(at, _)| from + at)
     }
 
     fn point(&self, marker: Marker) -> Loc {
@@ -485,6 +501,24 @@ mod tests {
         let (key, _) = &entries(&doc)[1];
         assert_eq!(&source[key.loc.start..key.loc.end], "state");
         assert_eq!((key.loc.line, key.loc.column), (2, 1));
+    }
+
+    #[test]
+    fn byte_offsets_match_every_character() {
+        let source = "a: \"é\"\nb: 日本語のテキスト, ascii text that runs past a checkpoint, ü\n";
+        let positions = Positions::new(source);
+        let expected: Vec<usize> = source
+            .char_indices()
+            .map(|(at, _)| at)
+            .chain([source.len(), source.len()])
+            .collect();
+        for (index, byte) in expected.into_iter().enumerate() {
+            assert_eq!(
+                positions.byte(Marker::new(index, 1, 0)),
+                byte,
+                "character {index}"
+            );
+        }
     }
 
     #[test]
