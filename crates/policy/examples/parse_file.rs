@@ -4,10 +4,11 @@
 //! cargo run --release -p enact-policy --example parse_file -- enact.yaml
 //! ```
 //!
-//! It measures the parser alone, without the CLI's other work. The peak is the kernel's
+//! It measures the parser alone, without the CLI's other work, and reads a `rules` section in a
+//! second pass as the CLI does. The peak is the kernel's
 //! `VmHWM` from `/proc/self/status`, so it is printed on Linux only.
 
-use enact_policy::{parse_policy, ParseOptions};
+use enact_policy::{parse_policy, parse_rules, ParseOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -48,6 +49,18 @@ fn main() -> ExitCode {
             errors.len(),
             elapsed.as_secs_f64()
         ),
+    }
+    // As in the CLI, the rules are read in a second pass when the policy has a `rules` section.
+    if source.lines().any(|line| line.starts_with("rules:")) {
+        let started = Instant::now();
+        match parse_rules(&source, &options) {
+            Ok(rules) => println!(
+                "parsed {} rules in {:.3} s",
+                rules.len(),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(errors) => println!("found {} problems in the rules", errors.len()),
+        }
     }
     println!("source: {:.1} MB", source.len() as f64 / 1e6);
     match peak_rss_kib() {

@@ -86,6 +86,22 @@ pub struct HygieneRule {
 
 const RULE_KEYS: &[&str] = &["name", "when", "action", "grace_period"];
 
+/// Drops each entry of `identities` as the parser reads it, because the rules never look
+/// there and a large policy's tree would be nearly all identities.
+struct SkipIdentities;
+
+impl yaml::EntrySink for SkipIdentities {
+    fn key(&self) -> Option<&'static str> {
+        Some("identities")
+    }
+
+    fn start(&mut self, _before: &[(Node, Node)]) -> bool {
+        true
+    }
+
+    fn entry(&mut self, _key: Node, _value: Node) {}
+}
+
 /// Reads and checks the `rules:` section of a policy; a policy without one has no rules. The
 /// rest of the policy is checked by [`crate::parse_policy`].
 ///
@@ -96,7 +112,7 @@ const RULE_KEYS: &[&str] = &["name", "when", "action", "grace_period"];
 /// `delete` rule without a `grace_period`.
 pub fn parse_rules(source: &str, options: &ParseOptions) -> Result<Vec<HygieneRule>, PolicyErrors> {
     let mut problems: Vec<(Loc, ErrorKind, String, Option<String>)> = Vec::new();
-    let root = match yaml::parse(source) {
+    let root = match yaml::parse_with(source, &mut SkipIdentities) {
         Ok(Some(root)) => root,
         Ok(None) => return Ok(Vec::new()),
         Err(error) => {
@@ -411,6 +427,20 @@ mod tests {
         let errors =
             parse("rules:\n  - name: d\n    when: unmanaged\n    action: purge\n").unwrap_err();
         assert!(errors.errors()[0].message.contains("`purge`"));
+    }
+
+    #[test]
+    fn rules_beside_identities_are_read() {
+        let rules = "rules:\n  - name: stale\n    when: age_days > 90\n    action: rotate\n";
+        let identities = "identities:\n  a: {owner: x}\n  b: {owner: y}\n";
+        for text in [
+            format!("version: 1\ntargets: {{}}\n{identities}{rules}"),
+            format!("version: 1\n{rules}targets: {{}}\n{identities}"),
+        ] {
+            let parsed = parse(&text).unwrap();
+            assert_eq!(parsed.len(), 1, "{text}");
+            assert_eq!(parsed[0].name, "stale");
+        }
     }
 
     #[test]

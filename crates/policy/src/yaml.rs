@@ -103,29 +103,10 @@ pub(crate) trait EntrySink {
     fn entry(&mut self, key: Node, value: Node);
 }
 
-/// A sink that takes nothing, so the tree keeps the whole document.
-struct WholeTree;
-
-impl EntrySink for WholeTree {
-    fn key(&self) -> Option<&'static str> {
-        None
-    }
-
-    fn start(&mut self, _before: &[(Node, Node)]) -> bool {
-        false
-    }
-
-    fn entry(&mut self, _key: Node, _value: Node) {}
-}
-
-/// Parses `source` as a single YAML document. An empty source gives `Ok(None)`.
-pub(crate) fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
-    parse_with(source, &mut WholeTree)
-}
-
-/// Parses `source` like [`parse`], but hands the entries of the mapping that `sink` accepts to
-/// `sink` as they are read. In the returned tree that mapping keeps its position and has no
-/// entries. The sink may already have received entries when a later syntax error is returned.
+/// Parses `source` as a single YAML document, and hands the entries of the mapping that `sink`
+/// accepts to `sink` as they are read. An empty source gives `Ok(None)`. In the returned tree
+/// that mapping keeps its position and has no entries. The sink may already have received
+/// entries when a later syntax error is returned.
 pub(crate) fn parse_with(
     source: &str,
     sink: &mut dyn EntrySink,
@@ -462,6 +443,25 @@ fn is_float(text: &str) -> bool {
 #[allow(clippy::panic, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
+
+    /// A sink that takes nothing, so the tree keeps the whole document.
+    struct WholeTree;
+
+    impl EntrySink for WholeTree {
+        fn key(&self) -> Option<&'static str> {
+            None
+        }
+
+        fn start(&mut self, _before: &[(Node, Node)]) -> bool {
+            false
+        }
+
+        fn entry(&mut self, _key: Node, _value: Node) {}
+    }
+
+    fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
+        parse_with(source, &mut WholeTree)
+    }
 
     fn root(source: &str) -> Node {
         match parse(source) {
