@@ -11,7 +11,8 @@
 
 use crate::error::EvidenceError;
 use crate::log::{
-    evidence_dir, parse_hash, record_body, Checkpoint, Hash, CHECKPOINTS_FILE, LOG_FILE,
+    evidence_dir, parse_hash, read_last_checkpoint, record_body, Checkpoint, Hash,
+    CHECKPOINTS_FILE, LOG_FILE,
 };
 use crate::tree::file::TreeSource;
 use crate::tree::{empty_root, Nodes};
@@ -153,12 +154,20 @@ pub fn find_action_records(path: &Path, action_id: &str) -> Result<Vec<u64>, Evi
     Ok(found)
 }
 
-/// Returns the last v2 checkpoint in `checkpoints`.
-fn last_tree_head(checkpoints: &[Checkpoint]) -> Option<&Checkpoint> {
-    checkpoints
-        .iter()
+/// Returns the last v2 checkpoint of the log in `dir`. Only the last line of the checkpoint
+/// file is read when it is one, which is the case once enact has signed a tree head. Otherwise
+/// every checkpoint is read, and a damaged one is an error.
+fn last_tree_head(dir: &Path) -> Result<Option<Checkpoint>, EvidenceError> {
+    if let Some(last) = read_last_checkpoint(dir)? {
+        if last.root.is_some() {
+            return Ok(Some(last));
+        }
+    }
+    let checkpoints = read_checkpoints(dir)?;
+    Ok(checkpoints
+        .into_iter()
         .rev()
-        .find(|checkpoint| checkpoint.root.is_some())
+        .find(|checkpoint| checkpoint.root.is_some()))
 }
 
 /// Builds a proof with `build` from the stored tree of the first `size` records, and checks it
@@ -205,8 +214,7 @@ fn signed_root(checkpoint: &Checkpoint, which: &'static str) -> Result<Hash, Pro
 /// signed tree head. The proof is checked against that head before it is returned.
 pub fn prove_inclusion(path: &Path, seq: u64) -> Result<InclusionProof, ProofError> {
     let dir = evidence_dir(path);
-    let checkpoints = read_checkpoints(&dir)?;
-    let Some(head) = last_tree_head(&checkpoints) else {
+    let Some(ref head) = last_tree_head(&dir)? else {
         return Err(ProofError::NoTreeHead);
     };
     if seq == 0 {
@@ -222,7 +230,7 @@ pub fn prove_inclusion(path: &Path, seq: u64) -> Result<InclusionProof, ProofErr
         });
     }
     signed_root(head, "latest")?;
-    let body = record_body(&dir.join(LOG_FILE), seq)?;
+    let body = record_body(&dir, seq)?;
     let record = String::from_utf8(body)
         .ok()
         .and_then(|text| RawValue::from_string(text).ok())
@@ -266,8 +274,7 @@ pub fn audit_path(path: &Path, seq: u64, tree_size: u64) -> Result<Vec<Hash>, Ev
 /// of the log under `path`.
 pub fn prove_consistency(path: &Path, old: &Checkpoint) -> Result<ConsistencyProof, ProofError> {
     let dir = evidence_dir(path);
-    let checkpoints = read_checkpoints(&dir)?;
-    let Some(new) = last_tree_head(&checkpoints) else {
+    let Some(ref new) = last_tree_head(&dir)? else {
         return Err(ProofError::NoTreeHead);
     };
     signed_root(old, "earlier")?;

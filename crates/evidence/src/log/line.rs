@@ -48,16 +48,44 @@ pub(crate) fn chain_hash(prev: &Hash, leaf: &Hash, seq: u64) -> Hash {
 
 /// Appends the record line, newline included, to `out`.
 pub(crate) fn write_line(out: &mut Vec<u8>, seq: u64, prev: &Hash, body: &[u8], hash: &Hash) {
+    let mut hex = [0u8; 64];
     out.extend_from_slice(SEQ_PREFIX);
-    out.extend_from_slice(seq.to_string().as_bytes());
+    push_decimal(out, seq);
     out.extend_from_slice(PREV_PREFIX);
-    out.extend_from_slice(hex::encode(prev).as_bytes());
+    out.extend_from_slice(encode_hash(prev, &mut hex));
     out.extend_from_slice(BODY_PREFIX);
     out.extend_from_slice(body);
     out.extend_from_slice(HASH_PREFIX);
-    out.extend_from_slice(hex::encode(hash).as_bytes());
+    out.extend_from_slice(encode_hash(hash, &mut hex));
     out.extend_from_slice(LINE_END);
     out.push(b'\n');
+}
+
+/// Appends `value` in decimal, as `u64::to_string` writes it, without allocating.
+fn push_decimal(out: &mut Vec<u8>, value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = value;
+    loop {
+        start -= 1;
+        if let Some(slot) = digits.get_mut(start) {
+            *slot = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(start..).unwrap_or_default());
+}
+
+/// Writes `hash` as lowercase hex into `buf` and returns it.
+pub(crate) fn encode_hash<'b>(hash: &Hash, buf: &'b mut [u8; 64]) -> &'b [u8] {
+    // A 64-byte buffer always fits 32 bytes of hex, so this cannot fail.
+    match hex::encode_to_slice(hash, buf) {
+        Ok(()) => buf,
+        Err(_) => &[],
+    }
 }
 
 /// A record line split into its fields. The body is the raw bytes between the envelope's
@@ -121,12 +149,30 @@ fn parse_seq(text: &[u8]) -> Option<u64> {
 
 /// Parses 64 lowercase hex digits, the only spelling enact writes.
 pub(crate) fn parse_hash(text: &[u8]) -> Option<Hash> {
-    if text.len() != 64 || !text.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if text.len() != 64 {
         return None;
     }
     let mut hash = ZERO_HASH;
-    hex::decode_to_slice(text, &mut hash).ok()?;
-    Some(hash)
+    // Bit 4 of a nibble marks a digit that is not lowercase hex; one test at the end suffices.
+    let mut invalid = 0u8;
+    for (byte, pair) in hash.iter_mut().zip(text.chunks_exact(2)) {
+        let (high, low) = match pair {
+            [high, low] => (nibble(*high), nibble(*low)),
+            _ => return None,
+        };
+        invalid |= high | low;
+        *byte = (high << 4) | (low & 0x0f);
+    }
+    (invalid & 0x10 == 0).then_some(hash)
+}
+
+/// Returns the value of a lowercase hex digit, or 0x10 for any other byte.
+fn nibble(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => 0x10,
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +197,15 @@ mod tests {
     }
 
     #[test]
+    fn decimal_matches_to_string() {
+        for value in [0, 1, 9, 10, 99, 1_000_000, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, value);
+            assert_eq!(out, value.to_string().as_bytes());
+        }
+    }
+
+    #[test]
     fn seq_spellings_are_strict() {
         assert_eq!(parse_seq(b"1"), Some(1));
         assert_eq!(parse_seq(b"0"), None);
@@ -164,6 +219,19 @@ mod tests {
         assert!(parse_hash(&[b'a'; 64]).is_some());
         assert!(parse_hash(&[b'A'; 64]).is_none());
         assert!(parse_hash(&[b'a'; 63]).is_none());
+        for byte in 0..=255u8 {
+            let mut text = [b'0'; 64];
+            text[37] = byte;
+            let expected = matches!(byte, b'0'..=b'9' | b'a'..=b'f');
+            assert_eq!(parse_hash(&text).is_some(), expected, "byte {byte:#04x}");
+        }
+    }
+
+    #[test]
+    fn hash_round_trips_through_hex() {
+        let hash: Hash = std::array::from_fn(|i| (i * 37 + 5) as u8);
+        let mut hex = [0u8; 64];
+        assert_eq!(parse_hash(encode_hash(&hash, &mut hex)), Some(hash));
     }
 
     #[test]

@@ -11,13 +11,17 @@
 //!   record up to it.
 //! - `tree.bin` stores the nodes of that Merkle tree (see [`crate::tree`]). It is derived from
 //!   the log and rebuilt from it when missing or damaged.
+//! - `offsets.bin` stores where each record line starts (see [`offsets`]), so that proofs read
+//!   one record without scanning the log. It is derived from the log in the same way.
 //!
 //! [`EvidenceLog`] appends records in a buffer and signs them in a group on
 //! [`EvidenceLog::commit`]. [`verify`] checks both files offline with only the public key.
 
+mod batch;
 mod canonical;
 mod checkpoint;
 mod line;
+mod offsets;
 mod read;
 mod tail;
 mod verify;
@@ -29,12 +33,13 @@ pub use verify::{verify, VerifyReport};
 use crate::error::EvidenceError;
 use crate::record::{ActionRecord, RunRecord};
 use crate::tree::file::TreeFile;
-use canonical::{check_body, BodyError};
+use canonical::{BodyChecker, BodyError};
 use ed25519_dalek::SigningKey;
 use enact_model::Timestamp;
-use line::{chain_hash, parse_line, write_line, MAX_LINE, ZERO_HASH};
+use line::{chain_hash, encode_hash, parse_line, write_line, MAX_LINE, ZERO_HASH};
 pub(crate) use line::{leaf_hash, parse_hash, Hash};
-pub(crate) use read::{for_each_leaf, record_body};
+use offsets::OffsetsFile;
+pub(crate) use read::{for_each_leaf, read_last_checkpoint, record_body};
 use rustix::fs::{flock, FlockOperation};
 use serde::Serialize;
 use std::fmt;
@@ -119,6 +124,7 @@ pub struct EvidenceLog {
     _lock: File,
     signing_key: SigningKey,
     tree: TreeFile,
+    offsets: OffsetsFile,
     last_seq: u64,
     last_hash: Hash,
     last_checkpoint: Option<Checkpoint>,
@@ -127,7 +133,7 @@ pub struct EvidenceLog {
     poisoned: bool,
     body_buf: Vec<u8>,
     line_buf: Vec<u8>,
-    scratch: Vec<u8>,
+    checker: BodyChecker,
 }
 
 impl fmt::Debug for EvidenceLog {
@@ -200,6 +206,18 @@ impl EvidenceLog {
                 }
             }
         }
+        let log_len = log_file
+            .metadata()
+            .map_err(EvidenceError::io("read", &log_path))?
+            .len();
+        let (offsets, computed) = OffsetsFile::open(&dir, &log_path, last_seq, log_len)?;
+        if computed > 0 {
+            tracing::info!(
+                path = %dir.join(offsets::OFFSETS_FILE).display(),
+                records = computed,
+                "computed the line offsets of records from the log"
+            );
+        }
         for repair in &repairs {
             tracing::warn!(path = %repair.path.display(), "evidence log repaired: {repair}");
         }
@@ -229,6 +247,7 @@ impl EvidenceLog {
             _lock: lock,
             signing_key,
             tree,
+            offsets,
             last_seq,
             last_hash,
             last_checkpoint,
@@ -236,7 +255,7 @@ impl EvidenceLog {
             poisoned: false,
             body_buf: Vec::new(),
             line_buf: Vec::new(),
-            scratch: Vec::new(),
+            checker: BodyChecker::default(),
         })
     }
 
@@ -266,7 +285,7 @@ impl EvidenceLog {
         serde_json::to_writer(&mut self.body_buf, body).map_err(EvidenceError::Serialize)?;
         // Verification accepts only canonical bodies, so a body that would not read back
         // byte for byte (such as a number too large for JSON readers) is rejected now.
-        check_body(&self.body_buf, &mut self.scratch).map_err(|error| {
+        self.checker.check(&self.body_buf).map_err(|error| {
             EvidenceError::BodyRejected(match error {
                 BodyError::Invalid(error) => format!("it does not read back as JSON: {error}"),
                 BodyError::NotCanonical => "it does not read back to the same bytes".to_string(),
@@ -296,16 +315,21 @@ impl EvidenceLog {
             self.poisoned = true;
             return Err(EvidenceError::io("write", &self.log_path)(source));
         }
-        if let Err(error) = self.tree.push(leaf) {
+        if let Err(error) = self
+            .tree
+            .push(leaf)
+            .and_then(|()| self.offsets.push(self.line_buf.len() as u64))
+        {
             self.poisoned = true;
             return Err(error);
         }
 
         self.last_seq = seq;
         self.last_hash = hash;
+        let mut hex = [0u8; 64];
         Ok(AppendedRecord {
             seq,
-            hash: hex::encode(hash),
+            hash: String::from_utf8_lossy(encode_hash(&hash, &mut hex)).into_owned(),
         })
     }
 
@@ -320,7 +344,7 @@ impl EvidenceLog {
             self.poisoned = true;
             return Err(EvidenceError::io("write", &self.log_path)(source));
         }
-        if let Err(error) = self.tree.flush() {
+        if let Err(error) = self.tree.flush().and_then(|()| self.offsets.flush()) {
             self.poisoned = true;
             return Err(error);
         }
@@ -377,8 +401,9 @@ impl EvidenceLog {
             self.poisoned = true;
             return Err(EvidenceError::io("write", &self.log_path)(source));
         }
-        // The tree file is not synced: it is rebuilt from the log if a crash cuts it short.
-        if let Err(error) = self.tree.flush() {
+        // The tree and offsets files are not synced: they are completed from the log if a
+        // crash cuts them short.
+        if let Err(error) = self.tree.flush().and_then(|()| self.offsets.flush()) {
             self.poisoned = true;
             return Err(error);
         }

@@ -1,8 +1,8 @@
 //! The offline audit of the evidence log.
 
-use super::canonical::{check_body, BodyError};
+use super::batch::{check_batches, BatchEnd, CheckedLine};
 use super::checkpoint::Checkpoint;
-use super::line::{chain_hash, leaf_hash, parse_line, Hash, ZERO_HASH};
+use super::line::{Hash, ZERO_HASH};
 use super::tail::{read_line, LineRead};
 use super::{evidence_dir, CHECKPOINTS_FILE, LOG_FILE};
 use crate::error::{CheckpointProblem, LineProblem, RecordProblem, VerifyError};
@@ -71,12 +71,20 @@ struct PendingCheckpoint {
 }
 
 impl PendingCheckpoint {
-    /// Checks the signature, then that the signed hash is the chain's hash `chain` at the
-    /// checkpoint's record and that a signed root is the Merkle tree's `root` there.
-    /// Signatures are checked in log order, as the chain reaches them, so the first problem in
-    /// the log is the one reported.
-    fn settle(&self, key: &VerifyingKey, chain: &Hash, root: &Hash) -> Result<(), VerifyError> {
-        let problem = if !self.checkpoint.signature_is_valid(key) {
+    /// Checks the signature (`signature_valid` if a worker already checked it), then that the
+    /// signed hash is the chain's hash `chain` at the checkpoint's record and that a signed
+    /// root is the Merkle tree's `root` there. Checkpoints are settled in log order, as the
+    /// chain reaches them, so the first problem in the log is the one reported.
+    fn settle(
+        &self,
+        key: &VerifyingKey,
+        signature_valid: Option<bool>,
+        chain: &Hash,
+        root: &Hash,
+    ) -> Result<(), VerifyError> {
+        let signature_valid =
+            signature_valid.unwrap_or_else(|| self.checkpoint.signature_is_valid(key));
+        let problem = if !signature_valid {
             CheckpointProblem::SignatureInvalid
         } else if self.hash != *chain {
             CheckpointProblem::HashMismatch {
@@ -92,6 +100,44 @@ impl PendingCheckpoint {
         Err(VerifyError::Checkpoint {
             index: self.index,
             problem,
+        })
+    }
+}
+
+/// Checks the signatures of the checkpoints at the records of `lines` under `key`. Returns
+/// each checkpoint's position in `checkpoints`, which is ordered by seq, with the result.
+fn check_signatures(
+    checkpoints: &[PendingCheckpoint],
+    key: &VerifyingKey,
+    lines: &[CheckedLine],
+) -> Vec<(usize, bool)> {
+    let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+        return Vec::new();
+    };
+    // A tampered seq makes this range wrong, but the audit stops at that line anyway, and a
+    // checkpoint left out here is checked when it is settled.
+    let start = checkpoints.partition_point(|pending| pending.checkpoint.seq < first.seq);
+    let end = checkpoints.partition_point(|pending| pending.checkpoint.seq <= last.seq);
+    checkpoints
+        .get(start..end.max(start))
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(offset, pending)| (start + offset, pending.checkpoint.signature_is_valid(key)))
+        .collect()
+}
+
+/// Returns `seq` if it is the expected one, the line's number.
+fn in_sequence(seq: u64, line: u64) -> Result<u64, VerifyError> {
+    if seq == line {
+        Ok(seq)
+    } else {
+        Err(VerifyError::Line {
+            line,
+            problem: LineProblem::Seq {
+                found: seq,
+                expected: line,
+            },
         })
     }
 }
@@ -136,72 +182,76 @@ pub fn verify(path: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErr
     let signed_through = checkpoints
         .last()
         .map_or(0, |pending| pending.checkpoint.seq);
-    let mut pending = checkpoints.into_iter().peekable();
+    let mut pending = checkpoints.iter().enumerate().peekable();
+    // The signatures that workers checked, by position in `checkpoints`.
+    let mut signatures: Vec<Option<bool>> = vec![None; checkpoints.len()];
 
     // Checkpoints of an empty log sign the zero hash.
-    while let Some(checkpoint) = pending.next_if(|pending| pending.checkpoint.seq == 0) {
-        checkpoint.settle(key, &ZERO_HASH, &empty_root())?;
+    while let Some((_, checkpoint)) = pending.next_if(|(_, pending)| pending.checkpoint.seq == 0) {
+        checkpoint.settle(key, None, &ZERO_HASH, &empty_root())?;
     }
 
-    let mut reader = BufReader::with_capacity(256 * 1024, log);
-    let mut buf = Vec::new();
-    let mut scratch = Vec::new();
     let mut line_number = 0u64;
     let mut prev = ZERO_HASH;
     let mut tree = Frontier::default();
-    loop {
-        let read = read_line(&mut reader, &mut buf).map_err(read_error(&log_path))?;
-        if read == LineRead::End {
-            break;
-        }
-        line_number += 1;
-        let line_error = |problem| VerifyError::Line {
-            line: line_number,
-            problem,
-        };
-        match read {
-            LineRead::TooLong => {
-                return Err(line_error(LineProblem::TooLong {
-                    max: super::line::MAX_LINE,
-                }))
+    let stopped =
+        || read_error(&log_path)(io::Error::other("a thread checking the log stopped early"));
+    check_batches(
+        log,
+        |lines| check_signatures(&checkpoints, key, lines),
+        |batch| {
+            for (position, valid) in batch.extra {
+                if let Some(slot) = signatures.get_mut(position) {
+                    *slot = Some(valid);
+                }
             }
-            LineRead::Unterminated => return Err(line_error(LineProblem::Torn)),
-            LineRead::End | LineRead::Complete => {}
-        }
+            for line in batch.lines {
+                line_number += 1;
+                let seq = in_sequence(line.seq, line_number)?;
+                let record_error = |problem| VerifyError::Record { seq, problem };
+                if line.prev != prev {
+                    return Err(record_error(RecordProblem::Prev { previous: seq - 1 }));
+                }
+                prev = line.hash;
+                tree.push(line.leaf, |_| {});
 
-        let record = parse_line(&buf).map_err(|what| line_error(LineProblem::Malformed(what)))?;
-        if record.seq != line_number {
-            return Err(line_error(LineProblem::Seq {
-                found: record.seq,
-                expected: line_number,
-            }));
-        }
-        let seq = record.seq;
-        let record_error = |problem| VerifyError::Record { seq, problem };
-        if record.prev != prev {
-            return Err(record_error(RecordProblem::Prev { previous: seq - 1 }));
-        }
-        check_body(record.body, &mut scratch).map_err(|error| {
-            record_error(match error {
-                BodyError::Invalid(error) => RecordProblem::BodyInvalid(error.to_string()),
-                BodyError::NotCanonical => RecordProblem::BodyNotCanonical,
-                BodyError::Shape(reason) => RecordProblem::BodyShape(reason),
+                while let Some((position, checkpoint)) =
+                    pending.next_if(|(_, pending)| pending.checkpoint.seq == seq)
+                {
+                    let valid = signatures.get(position).copied().flatten();
+                    checkpoint.settle(key, valid, &line.hash, &tree.root())?;
+                }
+            }
+
+            let Some(end) = batch.end else {
+                return Ok(());
+            };
+            line_number += 1;
+            Err(match end {
+                BatchEnd::Line(problem) => VerifyError::Line {
+                    line: line_number,
+                    problem,
+                },
+                BatchEnd::Record {
+                    seq,
+                    prev: claimed,
+                    problem,
+                } => {
+                    let seq = in_sequence(seq, line_number)?;
+                    let problem = if claimed != prev {
+                        RecordProblem::Prev { previous: seq - 1 }
+                    } else {
+                        problem
+                    };
+                    VerifyError::Record { seq, problem }
+                }
+                BatchEnd::Read(source) => read_error(&log_path)(source),
             })
-        })?;
-        let leaf = leaf_hash(record.body);
-        let hash = chain_hash(&prev, &leaf, seq);
-        if hash != record.hash {
-            return Err(record_error(RecordProblem::Hash));
-        }
-        prev = hash;
-        tree.push(leaf, |_| {});
+        },
+        stopped,
+    )?;
 
-        while let Some(checkpoint) = pending.next_if(|pending| pending.checkpoint.seq == seq) {
-            checkpoint.settle(key, &hash, &tree.root())?;
-        }
-    }
-
-    if let Some(pending) = pending.next() {
+    if let Some((_, pending)) = pending.next() {
         let problem = if pending.checkpoint.signature_is_valid(key) {
             CheckpointProblem::PastEnd {
                 seq: pending.checkpoint.seq,
