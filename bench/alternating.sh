@@ -31,7 +31,7 @@
 # password. The policy parser rejects `0s`, and 1 s is the smallest duration it accepts. With
 # no dependents declared, enact sleeps for the whole grace period inside one of the target's
 # --concurrency slots, so N rotations take at least N / concurrency seconds.
-ALT_GRACE_SECONDS=1
+ALT_GRACE_SECONDS=${BENCH_ALT_GRACE:-0}
 ALT_SWEEP=${BENCH_ALT_CONCURRENCY:-4 16 64}
 
 alt_group_name() {

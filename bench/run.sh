@@ -451,6 +451,14 @@ YAML
     }'
 } >"$PLAN/enact.yaml"
 echo "policy: $(wc -l <"$PLAN/enact.yaml") lines, $(du -h "$PLAN/enact.yaml" | cut -f1)"
+# Each sink holds a value, as in a running installation: an empty sink is planned as a rotation.
+mkdir -p "$PLAN/secrets"
+(umask 077 && python3 -c '
+import sys
+for i in range(1, int(sys.argv[2]) + 1):
+    with open(f"{sys.argv[1]}/bench_plan_{i:05d}.pw", "w") as sink:
+        sink.write("held\n")
+' "$PLAN/secrets" "$PLAN_ROLES")
 
 step "Plan: policy parsing alone (the run stops when it looks for the admin password)"
 PARSE_TIMES=()

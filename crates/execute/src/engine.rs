@@ -131,6 +131,41 @@ pub struct Executor {
     pub options: ExecuteOptions,
 }
 
+/// One account's place among the accounts of its target worked on at once. A step that only
+/// waits, such as the dependents stage, gives the place up while it waits, so a long grace
+/// period does not hold back the target's other accounts.
+pub struct Slot {
+    semaphore: Option<Arc<Semaphore>>,
+    permit: Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+impl Slot {
+    fn new(semaphore: Option<Arc<Semaphore>>) -> Slot {
+        Slot {
+            semaphore,
+            permit: Mutex::new(None),
+        }
+    }
+
+    /// Takes a place, waiting for one to free up.
+    pub async fn acquire(&self) {
+        let Some(semaphore) = &self.semaphore else {
+            return;
+        };
+        let permit = semaphore.clone().acquire_owned().await.ok();
+        if let Ok(mut held) = self.permit.lock() {
+            *held = permit;
+        }
+    }
+
+    /// Gives the place up until [`Slot::acquire`] is called again.
+    pub fn release(&self) {
+        if let Ok(mut held) = self.permit.lock() {
+            *held = None;
+        }
+    }
+}
+
 /// The run an action belongs to, as journaled.
 struct RunRef<'a> {
     run_id: &'a str,
@@ -166,14 +201,12 @@ impl Executor {
                 plan_id: &item.plan_id,
                 policy_digest: &item.policy_digest,
             };
-            let semaphore = semaphores.get(&item.action.target).cloned();
+            let slot = Slot::new(semaphores.get(&item.action.target).cloned());
             let statuses = &statuses;
             async move {
-                let _permit = match &semaphore {
-                    Some(s) => s.acquire().await.ok(),
-                    None => None,
-                };
-                self.execute_action(&run, &item.action, statuses).await
+                slot.acquire().await;
+                self.execute_action(&run, &item.action, statuses, &slot)
+                    .await
             }
         });
         Ok(join_all(futures).await)
@@ -213,17 +246,14 @@ impl Executor {
         let semaphores = self.semaphores();
         let futures = order.iter().map(|key| {
             let actions = groups.get(key).cloned().unwrap_or_default();
-            let semaphore = semaphores.get(&key.0).cloned();
+            let slot = Slot::new(semaphores.get(&key.0).cloned());
             let run = &run;
             let statuses = &statuses;
             async move {
-                let _permit = match &semaphore {
-                    Some(s) => s.acquire().await.ok(),
-                    None => None,
-                };
+                slot.acquire().await;
                 let mut results = Vec::new();
                 for action in actions {
-                    results.push(self.execute_action(run, action, statuses).await);
+                    results.push(self.execute_action(run, action, statuses, &slot).await);
                 }
                 results
             }
@@ -318,6 +348,7 @@ impl Executor {
         run: &RunRef<'_>,
         action: &Action,
         statuses: &Mutex<HashMap<enact_model::ActionId, ActionStatus>>,
+        slot: &Slot,
     ) -> ActionResult {
         self.progress.started(action);
         let blocked = {
@@ -341,7 +372,7 @@ impl Executor {
         } else if let Some(recorded) = self.recorded_verdict(run, action) {
             recorded
         } else {
-            self.execute_checked(run, action).await
+            self.execute_checked(run, action, slot).await
         };
         if let Ok(mut known) = statuses.lock() {
             known.insert(action.id.clone(), status);
@@ -398,6 +429,7 @@ impl Executor {
         &self,
         run: &RunRef<'_>,
         action: &Action,
+        slot: &Slot,
     ) -> (ActionStatus, Option<String>, Option<u64>) {
         let Some(connector) = self.connectors.get(&action.target).cloned() else {
             let reason = format!("no connector for target `{}`", action.target);
@@ -458,6 +490,7 @@ impl Executor {
             clock: self.clock.as_ref(),
             dependents: &dependents,
             alternating: alternating.as_ref(),
+            slot,
         };
         let mut state = StepState::default();
         let mut records = Vec::new();

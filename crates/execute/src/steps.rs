@@ -247,6 +247,8 @@ pub struct StepContext<'a> {
     /// The two login users of an alternating-users account, when the action gives it a
     /// credential; the staged value then names the user it is for.
     pub alternating: Option<&'a [String; 2]>,
+    /// The account's place among the target's accounts worked on at once.
+    pub slot: &'a crate::engine::Slot,
 }
 
 fn missing_sink(action: &Action) -> ConnectorError {
@@ -374,10 +376,13 @@ pub async fn perform(
                 let grace = strategy
                     .grace()
                     .unwrap_or(enact_model::Duration::from_secs(0));
+                // Waiting is not work on the target, so another account takes the place meanwhile.
+                ctx.slot.release();
                 if ctx.dependents.is_empty() {
                     // Nobody to watch: every dependent gets the whole grace period.
                     let micros = u64::try_from(grace.as_micros()).unwrap_or(0);
                     tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+                    ctx.slot.acquire().await;
                 } else {
                     let new_user = staged_value(ctx, state)
                         .await
@@ -395,7 +400,9 @@ pub async fn perform(
                         end_on_rotation: *end_sessions,
                         new_fingerprint: state.new_fingerprint.clone(),
                     };
-                    let seen = crate::dependents::wait(ctx, &watch).await?;
+                    let seen = crate::dependents::wait(ctx, &watch).await;
+                    ctx.slot.acquire().await;
+                    let seen = seen?;
                     learned.dependents = seen.moved;
                     learned.undeclared = seen.undeclared;
                 }

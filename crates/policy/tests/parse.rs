@@ -3021,3 +3021,22 @@ fn grace_with_single_rejected() {
   help: remove `grace_period`, or set `strategy: dual` or `alternating`"#,
     );
 }
+
+#[test]
+fn zero_grace_period_is_accepted() {
+    let source = strategy_policy(
+        "pg-main",
+        "          strategy: alternating\n          grace_period: 0s\n",
+    );
+    let policy = parse_policy(&source, &options()).expect("valid policy");
+    let account = &policy.identities[&enact_model::NhiId::new("billing-worker")].accounts[0];
+    assert_eq!(
+        account
+            .credential
+            .as_ref()
+            .expect("credential")
+            .strategy
+            .grace(),
+        Some(enact_model::Duration::from_secs(0))
+    );
+}

@@ -192,6 +192,11 @@ impl Cx<'_> {
                 );
                 None
             }
+            // Zero is a valid grace period: retire the old credential as soon as the declared
+            // dependents have moved, or at once when none are declared.
+            Some((_, value)) if value.scalar_text() == Some("0s") => {
+                Some(Some(enact_model::Duration::from_secs(0)))
+            }
             Some((_, value)) => self
                 .duration(value, &fields.path_of("grace_period"))
                 .map(Some),
