@@ -15,4 +15,7 @@ cargo build --release --quiet --manifest-path "$REPO/Cargo.toml" -p enact-eviden
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+# Other work on the machine slows every phase; the load average before and after shows how much.
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$REPO/target/release/examples/evidence_bench" "$WORK/state" "$RECORDS" "$GROUP"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
