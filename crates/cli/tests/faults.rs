@@ -3,10 +3,12 @@
 //! must end verified, or failed, refuted or indeterminate with an evidence record, or stay
 //! open in the journal for the next apply. No verdict may be falsely verified, which a direct
 //! read on each server checks, and no step may be tried more often than the executor's
-//! attempt limit in one apply. Applies are repeated until every action is verified.
+//! attempt limit in one apply. Applies are repeated with faults a few times, then without
+//! them until every action is verified.
 //!
-//! The file also holds the Redis case of a target that is down during verification: the
-//! action is indeterminate, never verified, and the next apply verifies it.
+//! The file also holds the Redis case of a target that is down during verification (the
+//! action is indeterminate, never verified, and the next apply verifies it), and a policy edit
+//! that would disable or delete more identities than the blast-radius limit allows.
 
 #![allow(
     clippy::unwrap_used,
@@ -35,10 +37,15 @@ const ACCOUNTS: usize = 6;
 const MAX_ATTEMPTS: i64 = 4;
 
 /// How long a black hole holds a connection before the proxy closes it.
-const BLACK_HOLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(8);
+const BLACK_HOLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(6);
 
-/// Applies allowed before the run must have converged.
-const MAX_APPLIES: usize = 10;
+/// Applies run with faults on. Observation does not retry, so an apply whose observation
+/// meets a fault stops; with OpenBao's many connections per apply, convergence under faults can
+/// take more applies than a test should spend.
+const FAULTY_APPLIES: usize = 5;
+
+/// Applies allowed after the faults are switched off, before every action must be verified.
+const CLEAN_APPLIES: usize = 3;
 
 /// Every Redis user that is not the test's own is left alone.
 const IGNORE_ALL: &str = "{ action: report, ignore: [\"*\"] }";
@@ -283,7 +290,7 @@ async fn faults_never_give_false_verified() {
     );
     let proxies = [&pg_proxy, &bao_proxy, &redis_proxy];
     // PostgreSQL and Redis connections time out after 5 s, while an OpenBao request waits 30 s;
-    // closing black holes after 8 s keeps the test short and still outlasts the 5 s timeouts.
+    // closing black holes after 6 s keeps the test short and still outlasts the 5 s timeouts.
     for proxy in proxies {
         proxy.set_black_hole_limit(BLACK_HOLE_LIMIT);
     }
@@ -295,7 +302,17 @@ async fn faults_never_give_false_verified() {
     let mut checked_records = 0usize;
     let mut converged = false;
     let mut not_verified = 0usize;
-    for apply in 1..=MAX_APPLIES {
+    let mut faulty_applies = 0;
+    for apply in 1..=FAULTY_APPLIES + CLEAN_APPLIES {
+        if apply == FAULTY_APPLIES + 1 {
+            eprintln!("switching the faults off");
+            for proxy in proxies {
+                proxy.set_rate(0.0);
+            }
+        }
+        if apply <= FAULTY_APPLIES {
+            faulty_applies = apply;
+        }
         let attempts_before = test.step_attempts();
         let outcome = test.bw.enact(&["apply", "-o", "json"]).await;
         eprintln!(
@@ -412,13 +429,13 @@ async fn faults_never_give_false_verified() {
         }
     }
     eprintln!(
-        "verified {} actions; {not_verified} outcomes were not verified on the way; {}",
+        "verified {} actions after {faulty_applies} applies with faults; {not_verified} outcomes were not verified on the way; {}",
         verified.len(),
         fault_summary(&proxies)
     );
     assert!(
         converged,
-        "apply did not succeed within {MAX_APPLIES} runs; {}",
+        "apply did not succeed within {CLEAN_APPLIES} runs after the faults stopped; {}",
         fault_summary(&proxies)
     );
     // An action that failed after its change took effect is not planned again, so it ends
@@ -549,4 +566,86 @@ async fn redis_outage_during_verification_resumes() {
 
     write(&redis.endpoint(), &[&keys]);
     bw.enact(&["plan"]).await.expect_code(0);
+}
+
+/// Bad input of another kind: a policy edit that would disable or delete more identities than
+/// `limits.max_destructive` allows is refused before any change, and the limit given on the
+/// command line lets it through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn destructive_policy_edit_is_refused() {
+    let ws = common::Workspace::new();
+    let names = ["b0", "b1", "b2", "b3"];
+    let write = |states: [&str; 4]| {
+        let identities: Vec<String> = names
+            .iter()
+            .zip(states)
+            .map(|(name, state)| {
+                common::identity(
+                    name,
+                    state,
+                    &ws.role(name),
+                    &credential(&ws.sink(name), "90d"),
+                )
+            })
+            .collect();
+        ws.write_policy_text(&format!(
+            "version: 1\nlimits:\n  max_destructive: 2\n{}identities:\n{}",
+            ws.target_yaml(&ws.pg.endpoint(), "2s", "{ action: report }"),
+            identities.concat()
+        ));
+    };
+    write(["active"; 4]);
+    ws.enact(&["apply"]).await.expect_code(0);
+    let records_before = ws.evidence().await.len();
+
+    // Three identities disabled, then three decommissioned: both edits exceed the limit of 2.
+    for (states, what) in [
+        (["disabled", "disabled", "disabled", "active"], "disable"),
+        (
+            [
+                "decommissioned",
+                "decommissioned",
+                "decommissioned",
+                "active",
+            ],
+            "delete",
+        ),
+    ] {
+        write(states);
+        let refused = ws.enact(&["apply"]).await;
+        refused.expect_code(1);
+        assert!(refused.stderr.contains("refused"), "{what}: {refused}");
+        assert!(
+            refused.stderr.contains("3 destructive action"),
+            "{what}: {refused}"
+        );
+        for name in names {
+            let role = ws.role(name);
+            assert_eq!(
+                ws.role_login(&role).await,
+                Some(true),
+                "{what}: a refused edit changed `{role}`"
+            );
+            let password = ws.sink_value(name);
+            assert!(
+                ws.pg.client_as(&role, &password).await.is_ok(),
+                "{what}: `{role}` can no longer log in"
+            );
+        }
+        assert_eq!(
+            ws.evidence().await.len(),
+            records_before,
+            "{what}: a refused edit wrote evidence"
+        );
+    }
+
+    // The limit raised on the command line lets the disabling through.
+    write(["disabled", "disabled", "disabled", "active"]);
+    ws.enact(&["apply", "--max-destructive", "3"])
+        .await
+        .expect_code(0);
+    for name in &names[..3] {
+        assert_eq!(ws.role_login(&ws.role(name)).await, Some(false), "`{name}`");
+    }
+    assert_eq!(ws.role_login(&ws.role("b3")).await, Some(true));
 }

@@ -223,7 +223,13 @@ async fn kill_loop(actions: usize, kills: usize, seed: u64) -> Figures {
         let lines_goal = lines_before + rng.gen_range(1..=(2 * remaining / kills_left).max(1));
         let extra = Duration::from_millis(rng.gen_range(0..30));
 
-        let mut child = bw.command(&["apply"]).spawn().expect("start enact apply");
+        // Nobody reads the output of an apply that is killed; a pipe would fill and stall it.
+        let mut child = bw
+            .command(&["apply"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start enact apply");
         let spawned = Instant::now();
         let deadline = spawned + Duration::from_secs(600);
         let mut exited = None;
@@ -258,6 +264,12 @@ async fn kill_loop(actions: usize, kills: usize, seed: u64) -> Figures {
                 exited = Some(status);
             }
         }
+        eprintln!(
+            "kill {kill}: {} after {} ms, {} evidence lines",
+            if exited.is_some() { "exited" } else { "killed" },
+            spawned.elapsed().as_millis(),
+            log_line_count(&log)
+        );
         if let Some(status) = exited {
             figures.finished_before_kill += 1;
             if status.code() == Some(0) {
