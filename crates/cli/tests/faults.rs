@@ -40,7 +40,7 @@ const MAX_ATTEMPTS: i64 = 4;
 const BLACK_HOLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// Applies run with faults on. Observation does not retry, so an apply whose observation
-/// meets a fault stops; with OpenBao's many connections per apply, convergence under faults can
+/// meets a fault stops. With OpenBao's many connections per apply, convergence under faults can
 /// take more applies than a test should spend.
 const FAULTY_APPLIES: usize = 5;
 
@@ -289,8 +289,8 @@ async fn faults_never_give_false_verified() {
         &redis_proxy.address.to_string(),
     );
     let proxies = [&pg_proxy, &bao_proxy, &redis_proxy];
-    // PostgreSQL and Redis connections time out after 5 s, while an OpenBao request waits 30 s;
-    // closing black holes after 6 s keeps the test short and still outlasts the 5 s timeouts.
+    // PostgreSQL and Redis connections time out after 5 s, while an OpenBao request waits 30 s.
+    // Closing black holes after 6 s keeps the test short and still outlasts the 5 s timeouts.
     for proxy in proxies {
         proxy.set_black_hole_limit(BLACK_HOLE_LIMIT);
     }
@@ -355,7 +355,7 @@ async fn faults_never_give_false_verified() {
             last_verdict.insert(id, record_verdict(record));
         }
 
-        // An apply whose observation met a fault stops before any action and says why.
+        // An apply whose observation met a fault stops before any new action and prints why.
         let Ok(report) = serde_json::from_str::<Value>(&outcome.stdout) else {
             eprintln!("  stopped: {}", outcome.stderr.trim());
             assert_ne!(outcome.code, Some(0), "{outcome}");

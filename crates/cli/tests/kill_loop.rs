@@ -214,16 +214,16 @@ async fn kill_loop(actions: usize, kills: usize, seed: u64) -> Figures {
         let lines_before = log_line_count(&log);
         let remaining = figures.actions.saturating_sub(lines_before).max(1);
         let kills_left = kills - kill;
-        // One kill in five lands at a random time from the start (start-up, resume,
-        // observation, the first actions); the others after a random number of new evidence
-        // records, spread so that the kills cover the whole apply, plus up to 30 ms so that
-        // they land between steps as well as between records.
+        // One kill in five lands at a random time up to 2 s from the start, which covers
+        // start-up, resume, observation and the first actions. The others land after a random
+        // number of new evidence records, spread so that the kills cover the whole apply. Up to
+        // 30 ms more make them land between steps as well as between records.
         let by_time = rng.gen_bool(0.2);
         let delay = Duration::from_millis(rng.gen_range(0..2000));
         let lines_goal = lines_before + rng.gen_range(1..=(2 * remaining / kills_left).max(1));
         let extra = Duration::from_millis(rng.gen_range(0..30));
 
-        // Nobody reads the output of an apply that is killed; a pipe would fill and stall it.
+        // The output of an apply that is killed is never read, so a pipe would fill and stall it.
         let mut child = bw
             .command(&["apply"])
             .stdout(std::process::Stdio::null())

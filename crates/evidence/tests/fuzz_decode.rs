@@ -25,8 +25,8 @@ fn signing_key() -> SigningKey {
 }
 
 /// A valid log of six records in two commits, with the chain hash after each record (index
-/// 0 is the empty log) and two serialized proofs: record 2 in the last tree head, and the first
-/// tree head in the last.
+/// 0 is the empty log). It comes with two serialized proofs: record 2 in the last tree head,
+/// and the first tree head in the last.
 struct Sample {
     _dir: tempfile::TempDir,
     log: Vec<u8>,

@@ -38,7 +38,8 @@ fn check_errors(source: &str, errors: &PolicyErrors) {
         assert!(error.span.end <= source.len(), "{error:?}");
         assert!(source.is_char_boundary(error.span.start), "{error:?}");
         assert!(source.is_char_boundary(error.span.end), "{error:?}");
-        assert!(error.line >= 1 && error.column >= 1, "{error:?}");
+        assert!(error.line >= 1, "{error:?}");
+        assert!(error.column >= 1, "{error:?}");
         assert!(!error.message.is_empty(), "{error:?}");
     }
     let mut rendered = String::new();
