@@ -33,10 +33,10 @@ fn target(unmanaged: UnmanagedAction) -> Target {
 fn select(table: &str) -> Entitlement {
     Entitlement::Privilege {
         privilege: "SELECT".into(),
-        object: ObjectRef {
+        object: Box::new(ObjectRef {
             kind: "table".into(),
             name: format!("public.{table}"),
-        },
+        }),
     }
 }
 

@@ -945,17 +945,17 @@ fn valid_policy_resolves_to_model() {
         },
         Entitlement::Privilege {
             privilege: "CONNECT".to_owned(),
-            object: ObjectRef {
+            object: Box::new(ObjectRef {
                 kind: "database".to_owned(),
                 name: "appdb".to_owned(),
-            },
+            }),
         },
         Entitlement::Privilege {
             privilege: "SELECT".to_owned(),
-            object: ObjectRef {
+            object: Box::new(ObjectRef {
                 kind: "table".to_owned(),
                 name: "public.invoices".to_owned(),
-            },
+            }),
         },
     ];
     assert_eq!(

@@ -337,10 +337,10 @@ pub fn parse_entitlement(text: &str) -> Option<Entitlement> {
     }
     Some(Entitlement::Privilege {
         privilege: privilege.to_ascii_uppercase(),
-        object: ObjectRef {
+        object: Box::new(ObjectRef {
             kind: kind.to_ascii_lowercase(),
             name: name.trim().to_string(),
-        },
+        }),
     })
 }
 

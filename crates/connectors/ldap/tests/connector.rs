@@ -226,10 +226,10 @@ async fn grant_rejects_invalid_requests() {
 
     let privilege = Entitlement::Privilege {
         privilege: "SELECT".to_string(),
-        object: ObjectRef {
+        object: Box::new(ObjectRef {
             kind: "table".to_string(),
             name: "public.orders".to_string(),
-        },
+        }),
     };
     let error = connector.grant(&account, &privilege).await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Invalid, "{error}");

@@ -312,10 +312,10 @@ async fn read_privileges(
         .map(|row| {
             let entitlement = Entitlement::Privilege {
                 privilege: row.get(3),
-                object: ObjectRef {
+                object: Box::new(ObjectRef {
                     kind: row.get(1),
                     name: row.get(2),
-                },
+                }),
             };
             (row.get(0), entitlement)
         })

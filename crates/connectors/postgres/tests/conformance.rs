@@ -152,10 +152,10 @@ impl Fixture for PgFixture {
             },
             Entitlement::Privilege {
                 privilege: "SELECT".to_string(),
-                object: ObjectRef {
+                object: Box::new(ObjectRef {
                     kind: "table".to_string(),
                     name: format!("public.{}", self.table),
-                },
+                }),
             },
         ]
     }

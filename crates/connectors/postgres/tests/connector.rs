@@ -19,10 +19,10 @@ fn membership(group: &str) -> Entitlement {
 fn privilege(privilege: &str, kind: &str, name: &str) -> Entitlement {
     Entitlement::Privilege {
         privilege: privilege.to_string(),
-        object: ObjectRef {
+        object: Box::new(ObjectRef {
             kind: kind.to_string(),
             name: name.to_string(),
-        },
+        }),
     }
 }
 

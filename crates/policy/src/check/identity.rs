@@ -580,7 +580,7 @@ impl Cx<'_> {
         });
         Some(Entitlement::Privilege {
             privilege: privilege?,
-            object: object?,
+            object: Box::new(object?),
         })
     }
 

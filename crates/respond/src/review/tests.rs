@@ -106,10 +106,10 @@ fn entitlement_forms_parse() {
         parse_entitlement("select on TABLE billing.invoices"),
         Some(Entitlement::Privilege {
             privilege: "SELECT".into(),
-            object: ObjectRef {
+            object: Box::new(ObjectRef {
                 kind: "table".into(),
                 name: "billing.invoices".into()
-            }
+            })
         })
     );
     assert_eq!(
