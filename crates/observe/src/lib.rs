@@ -68,7 +68,7 @@ pub async fn observe_with(
         let target = target.clone();
         tasks.push((
             target,
-            tokio::spawn(async move { connector.observe(&declared).await }),
+            tokio::spawn(async move { observe_target(connector.as_ref(), &declared).await }),
         ));
     }
 
@@ -122,4 +122,28 @@ async fn read_sink(
     let current = sink.read_current(key).await?.is_some();
     let any = current || !sink.held_fingerprints(key).await?.is_empty();
     Ok(SinkState { current, any })
+}
+
+/// How many times a target is read before a transient error stops the observation.
+const OBSERVE_ATTEMPTS: u32 = 3;
+
+/// Reads one target, reading again after a transient error (a reset connection, a timeout),
+/// with a short pause that doubles each time. A read changes nothing, so repeating it is safe.
+async fn observe_target(
+    connector: &dyn Connector,
+    declared: &[String],
+) -> Result<enact_model::TargetObservation, enact_connector::ConnectorError> {
+    let mut pause = std::time::Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match connector.observe(declared).await {
+            Err(error) if error.is_transient() && attempt < OBSERVE_ATTEMPTS => {
+                tracing::warn!(target = %connector.target(), attempt, %error, "observation failed; reading again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
 }
