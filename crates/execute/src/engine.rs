@@ -494,18 +494,6 @@ impl Executor {
         };
         let mut state = StepState::default();
         let mut records = Vec::new();
-        for step in steps_of(action) {
-            if let Err(failure) = self
-                .resume_or_run_step(run, &ctx, step, &journaled, &mut state, &mut records)
-                .await
-            {
-                return self
-                    .handle_failure(run, action, &ctx, failure, &records, &state)
-                    .await;
-            }
-        }
-
-        // Verification: an independent read of the result, on new connections.
         let window = self
             .policy
             .targets
@@ -514,6 +502,29 @@ impl Executor {
                 StdDuration::from_micros(u64::try_from(t.verify_window.as_micros()).unwrap_or(0))
             })
             .unwrap_or(StdDuration::from_secs(5));
+        for step in steps_of(action) {
+            if let Err(failure) = self
+                .resume_or_run_step(run, &ctx, step, &journaled, &mut state, &mut records)
+                .await
+            {
+                if !failure.transient
+                    && self
+                        .took_effect_anyway(action, connector.as_ref(), window, &state)
+                        .await
+                {
+                    // The change reached the target although its call failed, for example when
+                    // the reply was lost and the repeat found the work done. The verifier below
+                    // judges the action, and the failed step stays in its record.
+                    warn!(action = %action.id, step = failure.step, reason = %failure.reason, "step failed, but the target is in the declared state");
+                    break;
+                }
+                return self
+                    .handle_failure(run, action, &ctx, failure, &records, &state)
+                    .await;
+            }
+        }
+
+        // Verification: an independent read of the result, on new connections.
         let vctx = VerifyContext {
             connector: connector.as_ref(),
             sink: sink.as_deref(),
@@ -596,6 +607,41 @@ impl Executor {
             }
         }
         (status, reason, seq)
+    }
+
+    /// Whether an action whose step failed for good is in effect on the target all the same,
+    /// as its probes confirm. Only for actions that carry no credential: a credential's new
+    /// value is staged, and a failure there has its own rollback.
+    async fn took_effect_anyway(
+        &self,
+        action: &Action,
+        connector: &dyn Connector,
+        window: StdDuration,
+        state: &StepState,
+    ) -> bool {
+        let carries_credential = match &action.kind {
+            ActionKind::RotateCredential { .. } | ActionKind::PurgeCredential { .. } => true,
+            ActionKind::CreateAccount { sink, .. } => sink.is_some(),
+            ActionKind::DeleteAccount { purge, .. } => purge.is_some(),
+            _ => false,
+        };
+        if carries_credential {
+            return false;
+        }
+        let vctx = VerifyContext {
+            connector,
+            sink: None,
+            key: &self.key,
+            clock: self.clock.as_ref(),
+            window,
+            executed_at: state.effect_at.unwrap_or_else(|| self.clock.now()),
+            new_fingerprint: None,
+        };
+        let probes = probe_action(action, &vctx).await;
+        let confirmed = probes
+            .iter()
+            .any(|p| matches!(p.outcome, enact_model::ProbeOutcome::Confirmed));
+        confirmed && all_confirmed(&probes)
     }
 
     /// Runs `step` unless the journal shows it completed, folding what it learned into `state`.

@@ -1023,3 +1023,46 @@ async fn dual_rotation_without_dual_support_rolls_back() {
     );
     assert!(!h.dir.path().join("app.pw.pending").exists());
 }
+
+#[tokio::test]
+async fn failed_step_already_in_effect_is_verified() {
+    let h = harness(None);
+    seed_account(&h, "old");
+    // The grant reached the target, but its reply was lost and the repeat failed for good.
+    h.target
+        .accounts
+        .lock()
+        .unwrap()
+        .get_mut("app")
+        .unwrap()
+        .entitlements
+        .insert(readers());
+    h.target.fail_always("grant", ErrorKind::Conflict);
+    let grant = action(
+        ActionKind::Grant {
+            entitlement: readers(),
+        },
+        vec![],
+    );
+    let results = h.executor.run(&plan(vec![grant]), "run-1").await.unwrap();
+    assert_eq!(results[0].status, ActionStatus::Verified);
+    let records = h.records.records.lock().unwrap();
+    let steps = records[0]["steps"].to_string();
+    assert!(steps.contains("failed"), "{steps}");
+    assert_eq!(records[0]["outcome"]["status"], "judged");
+}
+
+#[tokio::test]
+async fn failed_step_not_in_effect_stays_failed() {
+    let h = harness(None);
+    seed_account(&h, "old");
+    h.target.fail_always("grant", ErrorKind::Conflict);
+    let grant = action(
+        ActionKind::Grant {
+            entitlement: readers(),
+        },
+        vec![],
+    );
+    let results = h.executor.run(&plan(vec![grant]), "run-1").await.unwrap();
+    assert_eq!(results[0].status, ActionStatus::Failed);
+}
