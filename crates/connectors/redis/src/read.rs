@@ -49,9 +49,11 @@ pub(crate) async fn read_all(
         .map_err(|e| redis_error("reading users and clients", e))?;
     Ok(Snapshot {
         observed_at: parse_time(&time)?,
+        // Each line is freed once it is parsed, so the reply and the users are never both
+        // whole in memory.
         users: users
-            .iter()
-            .filter_map(|line| parse_acl_list_line(line))
+            .into_iter()
+            .filter_map(|line| parse_acl_list_line(&line))
             .collect(),
         clients: parse_client_list(&clients),
         set_times,
