@@ -58,6 +58,11 @@ fn init_diagnostics() {
     }
 }
 
+/// mimalloc returns freed memory to reuse across threads better than the system allocator, which
+/// keeps the peak memory of a plan over 100,000 accounts lower.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
