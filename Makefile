@@ -10,16 +10,27 @@ export ENACT_BAO_ENV ?= $(RUN_DIR)/bao/env
 export ENACT_REDIS_ENV ?= $(RUN_DIR)/redis/env
 export ENACT_LDAP_ENV ?= $(RUN_DIR)/ldap/env
 
-.PHONY: demo test lint build services stop bench
+.PHONY: demo test lint build services stop bench fuzz-smoke
 
 ## Build enact, start a private PostgreSQL, seed a fleet of service roles and bring it to the
 ## declared state with every action verified.
 demo:
 	bash demo/run.sh
 
-## Start the servers the tests need, then run the lints and every test.
+## Start the servers the tests need, then run the lints, every test and a short fuzz run.
 test: services lint
 	$(CARGO) test --workspace --locked --no-fail-fast
+	$(MAKE) fuzz-smoke
+
+## Each cargo-fuzz target for 2 seconds; longer runs: scripts/fuzz.sh SECONDS. cargo-fuzz needs
+## the nightly toolchain; without one the run is skipped with a message.
+fuzz-smoke:
+	@if ! $(CARGO) +nightly --version >/dev/null 2>&1; then \
+		echo "fuzz-smoke: skipped, no nightly toolchain (rustup toolchain install nightly)"; \
+	else \
+		$(CARGO) +nightly fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz@0.13.2; \
+		bash scripts/fuzz.sh 2; \
+	fi
 
 lint:
 	$(CARGO) fmt --all -- --check
