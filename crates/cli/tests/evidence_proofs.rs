@@ -217,3 +217,38 @@ fn framework_report_lists_controls() {
     // Every action record is log evidence (PR.PS-04).
     assert_eq!(total, 30);
 }
+
+#[test]
+fn export_to_a_closed_pipe_exits_zero() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // A log far larger than a pipe's buffer, so enact is still writing when the pipe closes.
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    Keys::init(&state).unwrap();
+    let (signing, _, _) = Keys::load(&state).unwrap().into_parts();
+    enact_report::sample::write_sample_log(&state, signing, 40, 50).unwrap();
+    for format in ["jsonl", "ocsf"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_enact"))
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["evidence", "export", "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read one line, as `head -1` does, then close the pipe.
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.starts_with('{'), "{format}: {first}");
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{format}");
+        assert!(
+            !String::from_utf8_lossy(&output.stderr).contains("Broken pipe"),
+            "{format}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

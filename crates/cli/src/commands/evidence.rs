@@ -195,8 +195,16 @@ pub fn prove(global: &GlobalArgs, args: &EvidenceProveArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Runs `enact evidence export`.
+/// Runs `enact evidence export`. A reader that stops early, such as `head`, ends the export
+/// quietly, as it ends any other command-line tool's output.
 pub fn export(global: &GlobalArgs, args: &EvidenceExportArgs) -> Result<u8> {
+    match write_export(global, args) {
+        Err(error) if reader_went_away(&error) => Ok(exit::OK),
+        other => other,
+    }
+}
+
+fn write_export(global: &GlobalArgs, args: &EvidenceExportArgs) -> Result<u8> {
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     match args.format {
@@ -211,4 +219,14 @@ pub fn export(global: &GlobalArgs, args: &EvidenceExportArgs) -> Result<u8> {
     }
     lock.flush().context("failed to write to standard output")?;
     Ok(exit::OK)
+}
+
+/// Whether `error` comes from writing to a pipe whose reader closed it.
+fn reader_went_away(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause.to_string().contains("Broken pipe")
+    })
 }
