@@ -107,12 +107,15 @@ pub fn plan_text(policy: &Policy, plan: &Plan) -> String {
     }
     if !plan.actions.is_empty() {
         let count = |f: fn(&ActionKind) -> bool| plan.actions.iter().filter(|a| f(&a.kind)).count();
+        // Ending sessions takes access away but is not destructive: it counts against no limit.
         let _ = writeln!(
             out,
-            "Summary: {} to add, {} to rotate, {} to take away.",
+            "Summary: {} to add, {} to rotate, {} to take away ({} destructive, {} ending sessions).",
             count(|k| sign(k) == '+'),
             count(|k| sign(k) == '~'),
             count(|k| sign(k) == '-'),
+            count(|k| k.is_destructive()),
+            count(|k| matches!(k, ActionKind::EndSessions { .. })),
         );
     }
     out
