@@ -423,3 +423,69 @@ async fn rejected_new_credential_rolls_back() {
         .iter()
         .any(|r| r.to_string().contains("\"rollback-credential\"")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_probe_dependent_confirms_move() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A dependent's health endpoint on 127.0.0.1 that answers 200 and keeps each request.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(Mutex::new(Vec::<String>::new()));
+    let server = tokio::spawn({
+        let requests = requests.clone();
+        async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buffer = vec![0u8; 4096];
+                let read = socket.read(&mut buffer).await.unwrap_or(0);
+                requests
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buffer[..read]).into_owned());
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            }
+        }
+    });
+
+    let ws = Workspace::new();
+    let policy = identity(
+        "billing",
+        "active",
+        &ws.role("billing"),
+        &format!(
+            "credential:\n    kind: password\n    strategy: alternating\n    grace_period: 10s\n    max_age: 90d\n    deliver_to: {{ file: {sink} }}\n    dependents:\n      - name: web\n        http: http://127.0.0.1:{port}/healthz/db\n",
+            sink = ws.sink("billing").display(),
+        ),
+    );
+    ws.write_policy(&[policy]);
+    ws.enact(&["init"]).await.expect_code(0);
+    ws.enact(&["apply"]).await.expect_code(0);
+    let before = ws.sink_value("billing");
+    let outcome = ws.enact(&["apply", "--rotate", "billing"]).await;
+    assert_eq!(outcome.code, Some(0), "{outcome}");
+    assert!(rejected(&ws, &before).await);
+    server.abort();
+
+    let records = ws.evidence().await;
+    assert!(records.iter().any(|r| r
+        .to_string()
+        .contains("dependent `web` moved (probe http://127.0.0.1")));
+    let requests = requests.lock().unwrap();
+    let request = requests.last().expect("the probe called the endpoint");
+    assert!(request.starts_with("GET /healthz/db"), "{request}");
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("x-enact-credential-fingerprint: hmac-sha256:"),
+        "{request}"
+    );
+    // The probe carries the fingerprint, never the value.
+    let (_, password) = split(&ws.sink_value("billing"));
+    assert!(!request.contains(&password), "the probe sent the password");
+}
