@@ -99,11 +99,14 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply, ConnectorError> {
-        // A read that meets a storage conflict is tried again a few times: OpenBao 2.7 answers
-        // HTTP 500 "transaction commit failed" when another request changes the same entries
-        // at that moment, and a read has no effect to repeat. Writes are never repeated here.
-        let read_only =
-            method == Method::GET || path.ends_with("lookup") || path.ends_with("lookup-accessor");
+        // A read or a delete that meets a storage conflict is tried again a few times: OpenBao
+        // 2.7 answers HTTP 500 "transaction commit failed" when another request changes the
+        // same entries at that moment. A read has no effect to repeat, and a delete has the
+        // same effect however often it runs. Other writes are never repeated here.
+        let read_only = method == Method::GET
+            || method == Method::DELETE
+            || path.ends_with("lookup")
+            || path.ends_with("lookup-accessor");
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -288,7 +291,15 @@ fn transport_error(doing: &str, error: reqwest::Error) -> ConnectorError {
 /// Converts an error status, saying what `doing` was.
 pub(crate) fn status_error(doing: &str, reply: &Reply) -> ConnectorError {
     let detail = error_detail(&reply.body);
-    let kind = classify(reply.status);
+    // A storage conflict aborts the request's transaction, so nothing changed and the engine
+    // may run the step again.
+    let kind = if reply.status == StatusCode::INTERNAL_SERVER_ERROR
+        && detail.contains("transaction commit failed")
+    {
+        ErrorKind::Unavailable
+    } else {
+        classify(reply.status)
+    };
     let message = if detail.is_empty() {
         format!("{doing} failed: HTTP {}", reply.status.as_u16())
     } else {
