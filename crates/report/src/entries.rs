@@ -162,7 +162,15 @@ fn verb_of(kind: &Value) -> String {
 
 /// Describes the entitlement of a grant or revoke as `ActionKind`'s display does.
 fn entitlement_of(kind: &Value) -> Option<String> {
-    let entitlement = kind.get("entitlement")?;
+    let tagged = kind.get("entitlement")?;
+    // The model writes an entitlement as its variant name around its fields, such as
+    // `{"policy": {"policy": "payments-write"}}`; older records may hold the fields alone.
+    let entitlement = match tagged.as_object() {
+        Some(map) if map.len() == 1 && map.values().all(Value::is_object) => {
+            map.values().next().unwrap_or(tagged)
+        }
+        _ => tagged,
+    };
     let text = |field: &str| entitlement.get(field).and_then(Value::as_str);
     if let Some(group) = text("group") {
         return Some(format!("member of {group}"));
@@ -283,4 +291,44 @@ pub fn load(path: &Path) -> Result<Vec<ActionEntry>, ReportError> {
         }
     }
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use enact_model::{ActionKind, Entitlement, ObjectRef};
+
+    fn text_of(entitlement: Entitlement) -> Option<String> {
+        let kind = serde_json::to_value(ActionKind::Grant { entitlement }).unwrap_or_default();
+        entitlement_of(&kind)
+    }
+
+    #[test]
+    fn entitlements_read_as_the_model_writes_them() {
+        assert_eq!(
+            text_of(Entitlement::Membership {
+                group: "readers".into()
+            })
+            .as_deref(),
+            Some("member of readers")
+        );
+        assert_eq!(
+            text_of(Entitlement::Policy {
+                policy: "payments-write".into()
+            })
+            .as_deref(),
+            Some("policy payments-write")
+        );
+        assert_eq!(
+            text_of(Entitlement::Privilege {
+                privilege: "SELECT".into(),
+                object: Box::new(ObjectRef {
+                    kind: "table".into(),
+                    name: "billing.invoices".into()
+                }),
+            })
+            .as_deref(),
+            Some("SELECT on table billing.invoices")
+        );
+    }
 }
