@@ -48,7 +48,7 @@ impl fmt::Display for Finding {
         }
         match &self.exposed {
             Exposed::Value(secret) => {
-                details.push(format!("value {}", secret.fingerprint().short()))
+                details.push(format!("value fingerprint {}", secret.fingerprint().short()))
             }
             Exposed::Sha1(hash) => details.push(format!("sha1 {}", hex::encode(hash))),
         }
