@@ -47,9 +47,10 @@ impl fmt::Display for Finding {
             details.push(format!("found in `{found_in}`"));
         }
         match &self.exposed {
-            Exposed::Value(secret) => {
-                details.push(format!("value fingerprint {}", secret.fingerprint().short()))
-            }
+            Exposed::Value(secret) => details.push(format!(
+                "value fingerprint {}",
+                secret.fingerprint().short()
+            )),
             Exposed::Sha1(hash) => details.push(format!("sha1 {}", hex::encode(hash))),
         }
         write!(f, " ({})", details.join(", "))
