@@ -177,10 +177,8 @@ impl fmt::Display for PolicyErrors {
 }
 
 impl Diagnostic for PolicyErrors {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("policy::invalid"))
-    }
-
+    // No code of its own: the header above the list needs none, and each problem in the list
+    // shows its own.
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
         Some(Box::new(
             self.errors.iter().map(|error| error as &dyn Diagnostic),
