@@ -24,7 +24,7 @@ use tokio_postgres::{Client, NoTls};
 /// The application name the dependent's sessions carry.
 const WORKER_APP: &str = "billing-worker";
 
-/// How many rotations the continuous-client test performs; `ENACT_ROTATIONS` overrides it.
+/// Returns how many rotations the continuous-client test performs; `ENACT_ROTATIONS` overrides it.
 fn rotations() -> usize {
     std::env::var("ENACT_ROTATIONS")
         .ok()
@@ -32,7 +32,7 @@ fn rotations() -> usize {
         .unwrap_or(100)
 }
 
-/// The policy of one alternating-users identity `billing` whose dependent `worker` is
+/// Renders the policy of one alternating-users identity `billing` whose dependent `worker` is
 /// observed through its application name, plus `extra` lines in its credential.
 fn alternating_policy(ws: &Workspace, extra: &str) -> String {
     let dependents = format!(
@@ -50,7 +50,7 @@ fn alternating_policy(ws: &Workspace, extra: &str) -> String {
     )
 }
 
-/// The user and password in an alternating-users sink value.
+/// Splits an alternating-users sink value into its user and password.
 fn split(value: &str) -> (String, String) {
     let parsed: Value = serde_json::from_str(value).expect("the sink holds a JSON object");
     (
@@ -132,7 +132,7 @@ fn start_client(
     (stop, counts, handle)
 }
 
-/// Whether `value` is refused at login.
+/// Returns whether `value` is rejected at login.
 async fn rejected(ws: &Workspace, value: &str) -> bool {
     match connect(ws, value, "enact-e2e").await {
         Ok(_) => false,
@@ -155,7 +155,7 @@ async fn continuous_client_never_fails() {
     ws.enact(&["init"]).await.expect_code(0);
     ws.enact(&["apply"]).await.expect_code(0);
     let group = ws.role("billing");
-    // The group holds the entitlements and cannot log in; the users are its members.
+    // The group has the entitlements and cannot log in. The users are its members.
     assert_eq!(ws.role_login(&group).await, Some(false));
     for user in [format!("{group}_blue"), format!("{group}_green")] {
         assert_eq!(ws.role_login(&user).await, Some(true));
@@ -427,7 +427,7 @@ async fn rejected_new_credential_rolls_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_probe_dependent_confirms_move() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // A dependent's health endpoint on 127.0.0.1 that answers 200 and keeps each request.
+    // A dependent's health endpoint on 127.0.0.1 that returns 200 and records each request.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let requests = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -26,7 +26,7 @@ const POLL: StdDuration = StdDuration::from_millis(250);
 /// How long one probe command or request may take.
 const PROBE_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
-/// What the stage watches for.
+/// The promotion a dependents stage judges sessions against.
 pub(crate) struct Watch {
     /// The sessions open just before the promotion; `None` when they were not listed.
     pub open_at_promotion: Option<HashSet<String>>,
@@ -59,7 +59,7 @@ impl Judge<'_> {
     }
 }
 
-/// What the stage saw when every dependent had moved.
+/// The outcome of a dependents stage in which every dependent moved.
 pub(crate) struct Seen {
     pub moved: Vec<DependentMove>,
     /// Sessions on the previous credential that belong to no declared dependent.
@@ -116,7 +116,7 @@ pub(crate) async fn wait(ctx: &StepContext<'_>, watch: &Watch) -> Result<Seen, C
     }
 }
 
-/// Whether one dependent has moved: `Ok` with what showed it, or `Err` with why not yet.
+/// Checks whether one dependent has moved: `Ok` with what showed it, or `Err` with why not yet.
 async fn check(
     ctx: &StepContext<'_>,
     judge: &Judge<'_>,

@@ -230,7 +230,7 @@ pub struct Dependent {
     pub check: DependentCheck,
 }
 
-/// How a dependent is observed.
+/// The way a dependent is observed.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DependentCheck {
@@ -250,8 +250,8 @@ pub enum DependentCheck {
 }
 
 impl Dependent {
-    /// Whether `session` belongs to this dependent. Always false for a dependent observed by
-    /// a probe, which has no sessions to match.
+    /// Returns whether `session` belongs to this dependent. Always false for a dependent
+    /// observed by a probe, which has no sessions to match.
     pub fn owns(&self, session: &crate::ObservedSession) -> bool {
         match &self.check {
             DependentCheck::ApplicationName(name) => session.application_name == *name,
@@ -264,7 +264,7 @@ impl Dependent {
         }
     }
 
-    /// Whether the dependent is observed through its sessions, not a probe.
+    /// Returns whether the dependent is observed through its sessions, not a probe.
     pub fn by_sessions(&self) -> bool {
         !matches!(
             self.check,
@@ -287,7 +287,7 @@ impl fmt::Display for Dependent {
     }
 }
 
-/// The host part of an address written `host`, `host:port` or `[v6]:port`.
+/// Returns the host part of an address written `host`, `host:port` or `[v6]:port`.
 fn host_of(addr: &str) -> &str {
     if let Some(rest) = addr.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
@@ -323,7 +323,8 @@ pub enum RotationStrategy {
 }
 
 impl RotationStrategy {
-    /// How long dependents have to move to a new credential before the old one is retired.
+    /// Returns how long dependents have to move to a new credential before the old one is
+    /// retired, or `None` for a single rotation.
     pub fn grace(&self) -> Option<crate::time::Duration> {
         match self {
             RotationStrategy::Single => None,
