@@ -199,7 +199,19 @@ pub(crate) fn classify(error: &tokio_postgres::Error) -> ErrorKind {
             ErrorKind::Other
         };
     };
+    if concurrent_catalog_update(error.as_db_error()) {
+        return ErrorKind::Unavailable;
+    }
     classify_code(code)
+}
+
+/// Whether the server refused a change because another transaction changed the same catalog row
+/// at the same time, as two `GRANT`s on one database do. The server reports it as an internal
+/// error (XX000) though it is a race that a retry resolves.
+fn concurrent_catalog_update(db: Option<&DbError>) -> bool {
+    db.is_some_and(|db| {
+        *db.code() == SqlState::INTERNAL_ERROR && db.message().starts_with("tuple concurrently")
+    })
 }
 
 /// Classifies a SQLSTATE.

@@ -192,6 +192,53 @@ async fn grant_and_revoke_read_back() {
     drop_roles(&env, &connector, &[&role, &group]).await;
 }
 
+/// Two `GRANT`s on one object race on its catalog row: the later one waits for the earlier to
+/// commit and then fails with an internal error. The engine retries only transient errors, so the
+/// connector must call this race transient.
+#[tokio::test]
+async fn grant_racing_another_grant_is_transient() {
+    let env = PgEnv::load();
+    let connector = env.connector();
+    let schema = unique("s_race");
+    let role = unique("race_role");
+    let other = unique("race_other");
+    create_objects(&env, &schema).await;
+    for name in [&role, &other] {
+        connector
+            .create_account(name, false, &Default::default(), None, now())
+            .await
+            .unwrap();
+    }
+
+    let mut admin = env.admin().await;
+    let holder = admin.transaction().await.unwrap();
+    holder
+        .batch_execute(&format!("GRANT USAGE ON SCHEMA {schema} TO {other}"))
+        .await
+        .unwrap();
+    let racing = {
+        let connector = env.connector();
+        let role = role.clone();
+        let entitlement = privilege("CREATE", "schema", &schema);
+        tokio::spawn(async move { connector.grant(&role, &entitlement).await })
+    };
+    // Give the racing grant time to reach the row and wait on it.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    holder.commit().await.unwrap();
+
+    let error = racing.await.unwrap().expect_err("the racing grant fails");
+    assert_eq!(error.kind, ErrorKind::Unavailable, "{error}");
+    assert!(error.to_string().contains("concurrently"), "{error}");
+    // Run again, the grant succeeds.
+    connector
+        .grant(&role, &privilege("CREATE", "schema", &schema))
+        .await
+        .unwrap();
+
+    drop_schema(&env, &schema).await;
+    drop_roles(&env, &connector, &[&role, &other]).await;
+}
+
 #[tokio::test]
 async fn grant_rejects_unknown_and_noncanonical_objects() {
     let env = PgEnv::load();
