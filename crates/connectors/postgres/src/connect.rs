@@ -205,9 +205,9 @@ pub(crate) fn classify(error: &tokio_postgres::Error) -> ErrorKind {
     classify_code(code)
 }
 
-/// Whether the server refused a change because another transaction changed the same catalog row
-/// at the same time, as two `GRANT`s on one database do. The server reports it as an internal
-/// error (XX000) though it is a race that a retry resolves.
+/// Reports whether another transaction changed the same catalog row first, as when two `GRANT`s
+/// on one database run at once. The server calls this an internal error (XX000), but a retry
+/// resolves it.
 fn concurrent_catalog_update(db: Option<&DbError>) -> bool {
     db.is_some_and(|db| {
         *db.code() == SqlState::INTERNAL_ERROR && db.message().starts_with("tuple concurrently")

@@ -196,7 +196,7 @@ async fn grant_and_revoke_read_back() {
 /// commit and then fails with an internal error. The engine retries only transient errors, so the
 /// connector must call this race transient.
 #[tokio::test]
-async fn grant_racing_another_grant_is_transient() {
+async fn grant_race_is_transient() {
     let env = PgEnv::load();
     let connector = env.connector();
     let schema = unique("s_race");
@@ -229,7 +229,7 @@ async fn grant_racing_another_grant_is_transient() {
     let error = racing.await.unwrap().expect_err("the racing grant fails");
     assert_eq!(error.kind, ErrorKind::Unavailable, "{error}");
     assert!(error.to_string().contains("concurrently"), "{error}");
-    // Run again, the grant succeeds.
+    // A second attempt succeeds.
     connector
         .grant(&role, &privilege("CREATE", "schema", &schema))
         .await
