@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{drop_roles, now, random_password, secret, unique, PgEnv};
+use common::{drop_roles, now, random_password, retrying, secret, unique, PgEnv};
 use enact_connector::{Connector, ErrorKind, LoginProbe, Rejection};
 use enact_model::{Duration, Entitlement, ObjectRef, OwnedObjects, SessionSelector, Timestamp};
 use enact_postgres::PostgresConnector;
@@ -101,21 +101,28 @@ async fn observe_reads_memberships_and_privileges() {
     let role = unique("obs_priv");
     let group = unique("obs_group");
     create_objects(&env, &schema).await;
-    env.admin()
-        .await
-        .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN; CREATE ROLE {group} NOLOGIN; \
-             GRANT {group} TO {role}; \
-             GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {role}; \
-             GRANT USAGE ON SCHEMA {schema} TO {role}; \
-             GRANT SELECT, INSERT ON {schema}.orders TO {role}; \
-             GRANT USAGE ON SEQUENCE {schema}.order_ids TO {role}; \
-             GRANT SELECT ON {schema}.orders TO PUBLIC; \
-             GRANT USAGE ON SCHEMA {schema} TO PUBLIC;",
-            db = env.database
-        ))
-        .await
-        .unwrap();
+    let setup = format!(
+        "CREATE ROLE {role} LOGIN; CREATE ROLE {group} NOLOGIN; \
+         GRANT {group} TO {role}; \
+         GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {role}; \
+         GRANT USAGE ON SCHEMA {schema} TO {role}; \
+         GRANT SELECT, INSERT ON {schema}.orders TO {role}; \
+         GRANT USAGE ON SEQUENCE {schema}.order_ids TO {role}; \
+         GRANT SELECT ON {schema}.orders TO PUBLIC; \
+         GRANT USAGE ON SCHEMA {schema} TO PUBLIC;",
+        db = env.database
+    );
+    let admin = env.admin().await;
+    let mut attempt = 1;
+    while let Err(error) = admin.batch_execute(&setup).await {
+        // A parallel test that changes the database's privileges at the same moment fails the
+        // batch with XX000, and the batch, one transaction, then changes nothing.
+        let racing = error.code() == Some(&tokio_postgres::error::SqlState::INTERNAL_ERROR);
+        assert!(racing, "setup failed: {error}");
+        assert!(attempt < 5, "setup failed {attempt} times: {error}");
+        attempt += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let observation = connector.observe(&[]).await.unwrap();
     let account = &observation.accounts[&role];
@@ -171,15 +178,23 @@ async fn grant_and_revoke_read_back() {
     ];
     for entitlement in &entitlements {
         // Each grant runs twice: the second must succeed and change nothing.
-        connector.grant(&role, entitlement).await.unwrap();
-        connector.grant(&role, entitlement).await.unwrap();
+        retrying(|| connector.grant(&role, entitlement))
+            .await
+            .unwrap();
+        retrying(|| connector.grant(&role, entitlement))
+            .await
+            .unwrap();
     }
     let account = connector.read_account(&role).await.unwrap().unwrap();
     assert_eq!(account.entitlements, entitlements.iter().cloned().collect());
 
     for entitlement in &entitlements {
-        connector.revoke(&role, entitlement).await.unwrap();
-        connector.revoke(&role, entitlement).await.unwrap();
+        retrying(|| connector.revoke(&role, entitlement))
+            .await
+            .unwrap();
+        retrying(|| connector.revoke(&role, entitlement))
+            .await
+            .unwrap();
     }
     let account = connector.read_account(&role).await.unwrap().unwrap();
     assert!(

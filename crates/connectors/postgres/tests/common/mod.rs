@@ -3,7 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use enact_connector::Connector;
+use enact_connector::{Connector, ConnectorError};
 use enact_model::policy::CredentialSource;
 use enact_model::{
     Clock, Duration, FingerprintKey, OwnedObjects, Secret, SystemClock, Target, TargetId,
@@ -11,6 +11,7 @@ use enact_model::{
 };
 use enact_postgres::PostgresConnector;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use tokio_postgres::{Client, NoTls};
@@ -164,11 +165,31 @@ pub fn now() -> Timestamp {
     SystemClock.now()
 }
 
+/// Runs `operation` again after a transient error, up to five attempts, as the engine does.
+/// Tests running in parallel change the same catalog rows (the database's privileges), and
+/// PostgreSQL fails the later of two such changes that overlap.
+pub async fn retrying<T, F, Fut>(mut operation: F) -> Result<T, ConnectorError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ConnectorError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match operation().await {
+            Err(error) if error.is_transient() && attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Deletes test roles, handing anything they own to the admin role.
 pub async fn drop_roles(env: &PgEnv, connector: &PostgresConnector, roles: &[&str]) {
+    let owned = OwnedObjects::ReassignTo(env.admin_user.clone());
     for role in roles {
-        connector
-            .delete_account(role, &OwnedObjects::ReassignTo(env.admin_user.clone()))
+        retrying(|| connector.delete_account(role, &owned))
             .await
             .unwrap_or_else(|e| panic!("cleanup of `{role}` failed: {e}"));
     }
