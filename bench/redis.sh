@@ -19,11 +19,13 @@
 #
 # Settings (environment): BENCH_REDIS_USERS (100000), BENCH_RUNS (3), BENCH_REDIS_PLAN_LIMIT
 # (90: seconds after which a plan run is stopped and recorded as unfinished; 0 for no limit),
-# ENACT_BENCH_REDIS_PORT (56480; the ACL file server uses the next port), and ENACT_BENCH_BIN:
-# an enact binary to measure instead of building target/release/enact.
-# Work files and outputs go to .run/bench-redis (ignored by git). bench/run.sh empties
-# .run/bench and the files in bench/out when it starts, so nothing of this script lives there
-# except the Redis server's own folder, whose PID this script also keeps in memory.
+# ENACT_BENCH_REDIS_PORT (56480; the ACL file server uses the next port), ENACT_BENCH_BIN:
+# an enact binary to measure instead of building target/release/enact, and BENCH_REDIS_SERVER:
+# `redis` (the default, Debian's redis-server) or `valkey` (Valkey 8 from bench/valkey.sh).
+# Work files and outputs go to .run/bench-redis, or .run/bench-valkey (ignored by git).
+# bench/run.sh empties .run/bench and the files in bench/out when it starts, so nothing of this
+# script lives there except the Redis server's own folder, whose PID this script also keeps in
+# memory.
 set -euo pipefail
 # A function that fails inside $(...) stops the script too.
 shopt -s inherit_errexit
@@ -35,7 +37,20 @@ PLAN_LIMIT=${BENCH_REDIS_PLAN_LIMIT:-90}
 export ENACT_RUN_DIR=$REPO/.run/bench
 export ENACT_REDIS_PORT=${ENACT_BENCH_REDIS_PORT:-56480}
 ACLFILE_PORT=$((ENACT_REDIS_PORT + 1))
-WORK=$REPO/.run/bench-redis
+SERVER=${BENCH_REDIS_SERVER:-redis}
+case $SERVER in
+redis) ;;
+valkey)
+    # Its redis-server and redis-cli come first in PATH, for this script and scripts/redis.sh.
+    VALKEY_DIR=$(bash "$REPO/bench/valkey.sh")
+    PATH=$VALKEY_DIR/bin:$PATH
+    ;;
+*)
+    echo "bench/redis.sh: BENCH_REDIS_SERVER must be \`redis\` or \`valkey\`, got \`$SERVER\`" >&2
+    exit 1
+    ;;
+esac
+WORK=$REPO/.run/bench-$SERVER
 OUT=$WORK/out
 ENACT=${ENACT_BENCH_BIN:-$REPO/target/release/enact}
 TIME=/usr/bin/time

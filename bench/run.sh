@@ -25,8 +25,9 @@
 # Settings (environment): BENCH_ROLES (1000), BENCH_PLAN_ROLES (10000), BENCH_APPROLES (1000),
 # BENCH_APPROLE_BASELINE (100), BENCH_RUNS (3), BENCH_CONCURRENCY ("1 4 16"; the main runs use
 # enact's default of 8), BENCH_ALT_CONCURRENCY ("4 16 64"), ENACT_BENCH_PORT (55434),
-# ENACT_BENCH_BAO_PORT (58230; OpenBao uses the next port too), and ENACT_BENCH_BIN: an enact
-# binary to measure instead of building target/release/enact.
+# ENACT_BENCH_BAO_PORT (58230; OpenBao uses the next port too), ENACT_BENCH_BIN: an enact
+# binary to measure instead of building target/release/enact, and BENCH_SKIP: the parts to
+# leave out, among `alternating` and `approle` (parts 3 and 4).
 # The private PostgreSQL cluster and OpenBao server live under .run/bench, are created fresh on
 # every run and are stopped at the end; only the Python venv that holds OpenBao is kept. Logs,
 # JSON outputs and summary.md go to bench/out (ignored by git).
@@ -38,6 +39,16 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROLES=${BENCH_ROLES:-1000}
 PLAN_ROLES=${BENCH_PLAN_ROLES:-10000}
 RUNS=${BENCH_RUNS:-3}
+SKIP=${BENCH_SKIP:-}
+for part in $SKIP; do
+    case $part in
+    alternating | approle) ;;
+    *)
+        echo "bench/run.sh: BENCH_SKIP names \`$part\`; the parts it may name are \`alternating\` and \`approle\`" >&2
+        exit 1
+        ;;
+    esac
+done
 SWEEP=${BENCH_CONCURRENCY:-1 4 16}
 DEFAULT_CONCURRENCY=8
 export ENACT_RUN_DIR=$REPO/.run/bench
@@ -50,6 +61,11 @@ PLAN=$WORK/plan
 PSQL=/usr/lib/postgresql/15/bin/psql
 ENACT=${ENACT_BENCH_BIN:-$REPO/target/release/enact}
 TIME=/usr/bin/time
+
+# Succeeds when BENCH_SKIP names part $1.
+skipped() {
+    [[ " $SKIP " == *" $1 "* ]]
+}
 
 step() {
     printf '\n\033[1m==> %s\033[0m\n' "$*"
@@ -570,20 +586,27 @@ sweep_cpu() {
 
 # ---------------------------------------------------------------------------------------------
 # Rotation with alternating users, on the same PostgreSQL server (bench/alternating.sh).
-# shellcheck source=bench/alternating.sh
-. "$REPO/bench/alternating.sh"
-alternating_bench
+if ! skipped alternating; then
+    # shellcheck source=bench/alternating.sh
+    . "$REPO/bench/alternating.sh"
+    alternating_bench
 
-step "Summary of the alternating-users part"
-{
-    echo
-    echo "### Rotation with alternating users"
-    echo
-    alternating_summary_rows
-} | tee -a "$OUT/summary.md"
+    step "Summary of the alternating-users part"
+    {
+        echo
+        echo "### Rotation with alternating users"
+        echo
+        alternating_summary_rows
+    } | tee -a "$OUT/summary.md"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # The AppRole part runs last, so the PostgreSQL figures are in summary.md even if it fails.
+if skipped approle; then
+    echo
+    echo "Logs and outputs are in $OUT; hardware and server settings in $OUT/hardware.txt."
+    exit 0
+fi
 # shellcheck source=bench/approle.sh
 . "$REPO/bench/approle.sh"
 approle_bench
