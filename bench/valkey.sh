@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Valkey, a Redis-compatible server, for bench/redis.sh and prints the folder whose
-# bin/ holds `redis-server` and `redis-cli` links to it.
+# bin/ contains `redis-server` and `redis-cli` links to it.
 #
 #   bash bench/valkey.sh
 #
