@@ -71,3 +71,59 @@ async fn outage_during_verification_resumes() {
     ws.write_policy(&[identity("svc", "active", &role, &granted)]);
     ws.enact(&["plan"]).await.expect_code(0);
 }
+
+/// An apply that resumes an open action and then cannot observe a target: the resumed action is
+/// reported in the error and its evidence is signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resume_then_observe_failure_signs_evidence() {
+    let ws = Workspace::new();
+    let group = ws.role("readers");
+    ws.create_role(&group, "NOLOGIN").await;
+    let role = ws.role("svc");
+    let account = credential(&ws.sink("svc"), "90d");
+    ws.write_policy(&[identity("svc", "active", &role, &account)]);
+    ws.enact(&["apply"]).await.expect_code(0);
+
+    // As above, the grant runs but its verification cannot connect, so it stays open.
+    let proxy = Proxy::start(ws.pg.address(), 2).await;
+    let granted = format!("entitlements:\n  - member_of: {group}\n{account}");
+    let target = ws.target_yaml(&proxy.address.to_string(), "1s", "{ action: report }");
+    let svc = identity("svc", "active", &role, &granted);
+    ws.write_policy_text(&format!("version: 1\n{target}identities:\n{svc}"));
+    ws.enact(&["apply"]).await.expect_code(4);
+
+    // A second target on a port where nothing listens.
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let down = format!(
+        "  pg-down:\n    kind: postgres\n    endpoint: 127.0.0.1:{closed_port}\n    database: {db}\n    admin: {{ user: {admin}, password_env: ENACT_PG_ADMIN_PASSWORD }}\n",
+        db = ws.pg.database,
+        admin = ws.pg.admin_user,
+    );
+    ws.write_policy_text(&format!("version: 1\n{target}{down}identities:\n{svc}"));
+    proxy.allow_all();
+
+    let stopped = ws.enact(&["apply"]).await;
+    stopped.expect_code(1);
+    assert!(stopped.stdout.contains("Resumed 1 action(s)"), "{stopped}");
+    assert!(
+        stopped
+            .stderr
+            .contains("apply stopped after resuming 1 action(s) (1 verified"),
+        "{stopped}"
+    );
+    assert!(stopped.stderr.contains("pg-down"), "{stopped}");
+
+    // Every record, the resumed verdict included, is under a signed tree head.
+    let verify = ws.enact(&["evidence", "verify"]).await;
+    verify.expect_code(0);
+    assert!(!verify.stdout.contains("not covered"), "{verify}");
+    let verdicts: Vec<String> = action_records(&ws.evidence().await)
+        .into_iter()
+        .filter(|r| r["action"]["kind"]["kind"] == "grant")
+        .map(record_verdict)
+        .collect();
+    assert_eq!(verdicts, vec!["indeterminate", "verified"]);
+}

@@ -119,13 +119,32 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
         outln!();
     }
 
-    let (plan, hygiene) = match &args.plan_file {
-        Some(path) => plan::load_fresh(path, &policy, &connectors, &executor.key, &request).await?,
-        None => {
-            let (_, plan, hygiene) =
-                plan::observe_and_plan_with(&policy, &connectors, &executor.key, &request).await?;
-            (plan, hygiene)
+    let planned = match &args.plan_file {
+        Some(path) => plan::load_fresh(path, &policy, &connectors, &executor.key, &request).await,
+        None => plan::observe_and_plan_with(&policy, &connectors, &executor.key, &request)
+            .await
+            .map(|(_, plan, hygiene)| (plan, hygiene)),
+    };
+    let (plan, hygiene) = match planned {
+        Ok(planned) => planned,
+        Err(error) if !resumed.is_empty() => {
+            // The resumed actions are done and in the log, so sign them before stopping.
+            let mut log = evidence
+                .log
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the evidence log lock is poisoned"))?;
+            log.commit()?;
+            let (_, counts) = render::apply_summary(resumed.iter());
+            return Err(error.context(format!(
+                "apply stopped after resuming {} action(s) ({} verified, {} failed, {} refuted, {} indeterminate), whose evidence is signed; no new action ran",
+                resumed.len(),
+                counts.verified,
+                counts.failed,
+                counts.refuted,
+                counts.indeterminate
+            )));
         }
+        Err(error) => return Err(error),
     };
     if !request.rules.is_empty() {
         // A `delete` rule's grace period counts from the first apply that saw it hold.
