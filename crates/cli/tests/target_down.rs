@@ -12,26 +12,61 @@ mod common;
 
 use common::{action_records, credential, identity, record_verdict, Proxy, Workspace};
 
+/// A provisioned identity `svc`, and a policy that grants it membership of a group through a
+/// proxy in front of the server.
+struct Outage {
+    ws: Workspace,
+    group: String,
+    role: String,
+    proxy: Proxy,
+    /// The target block that points at the proxy.
+    target: String,
+    /// The identity block with the grant.
+    granted: String,
+}
+
+impl Outage {
+    async fn start() -> Outage {
+        let ws = Workspace::new();
+        let group = ws.role("readers");
+        ws.create_role(&group, "NOLOGIN").await;
+        let role = ws.role("svc");
+        let account = credential(&ws.sink("svc"), "90d");
+        ws.write_policy(&[identity("svc", "active", &role, &account)]);
+        ws.enact(&["apply"]).await.expect_code(0);
+
+        // The proxy forwards two connections: the observation's and the executor's admin
+        // connection. The verifier's new connections are refused.
+        let proxy = Proxy::start(ws.pg.address(), 2).await;
+        let target = ws.target_yaml(&proxy.address.to_string(), "1s", "{ action: report }");
+        let granted = identity(
+            "svc",
+            "active",
+            &role,
+            &format!("entitlements:\n  - member_of: {group}\n{account}"),
+        );
+        ws.write_policy_text(&format!("version: 1\n{target}identities:\n{granted}"));
+        Outage {
+            ws,
+            group,
+            role,
+            proxy,
+            target,
+            granted,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn outage_during_verification_resumes() {
-    let ws = Workspace::new();
-    let group = ws.role("readers");
-    ws.create_role(&group, "NOLOGIN").await;
-    let role = ws.role("svc");
-    let account = credential(&ws.sink("svc"), "90d");
-    ws.write_policy(&[identity("svc", "active", &role, &account)]);
-    ws.enact(&["apply"]).await.expect_code(0);
-
-    // The proxy forwards two connections: the observation's and the executor's admin
-    // connection. The verifier's new connections are refused.
-    let proxy = Proxy::start(ws.pg.address(), 2).await;
-    let granted = format!("entitlements:\n  - member_of: {group}\n{account}");
-    let text = format!(
-        "version: 1\n{}identities:\n{}",
-        ws.target_yaml(&proxy.address.to_string(), "1s", "{ action: report }"),
-        identity("svc", "active", &role, &granted)
-    );
-    ws.write_policy_text(&text);
+    let Outage {
+        ws,
+        group,
+        role,
+        proxy,
+        granted,
+        ..
+    } = Outage::start().await;
 
     let first = ws.enact(&["apply", "-o", "json"]).await;
     first.expect_code(4);
@@ -68,7 +103,7 @@ async fn outage_during_verification_resumes() {
     ws.enact(&["evidence", "verify"]).await.expect_code(0);
 
     // Straight to the server, the policy holds.
-    ws.write_policy(&[identity("svc", "active", &role, &granted)]);
+    ws.write_policy(&[granted]);
     ws.enact(&["plan"]).await.expect_code(0);
 }
 
@@ -76,20 +111,14 @@ async fn outage_during_verification_resumes() {
 /// reported in the error and its evidence is signed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn resume_then_observe_failure_signs_evidence() {
-    let ws = Workspace::new();
-    let group = ws.role("readers");
-    ws.create_role(&group, "NOLOGIN").await;
-    let role = ws.role("svc");
-    let account = credential(&ws.sink("svc"), "90d");
-    ws.write_policy(&[identity("svc", "active", &role, &account)]);
-    ws.enact(&["apply"]).await.expect_code(0);
-
-    // As above, the grant runs but its verification cannot connect, so it stays open.
-    let proxy = Proxy::start(ws.pg.address(), 2).await;
-    let granted = format!("entitlements:\n  - member_of: {group}\n{account}");
-    let target = ws.target_yaml(&proxy.address.to_string(), "1s", "{ action: report }");
-    let svc = identity("svc", "active", &role, &granted);
-    ws.write_policy_text(&format!("version: 1\n{target}identities:\n{svc}"));
+    let Outage {
+        ws,
+        proxy,
+        target,
+        granted,
+        ..
+    } = Outage::start().await;
+    // The grant runs but its verification cannot connect, so it stays open.
     ws.enact(&["apply"]).await.expect_code(4);
 
     // A second target on a port where nothing listens.
@@ -102,7 +131,7 @@ async fn resume_then_observe_failure_signs_evidence() {
         db = ws.pg.database,
         admin = ws.pg.admin_user,
     );
-    ws.write_policy_text(&format!("version: 1\n{target}{down}identities:\n{svc}"));
+    ws.write_policy_text(&format!("version: 1\n{target}{down}identities:\n{granted}"));
     proxy.allow_all();
 
     let stopped = ws.enact(&["apply"]).await;
