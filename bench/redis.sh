@@ -159,7 +159,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 if [ -z "${ENACT_BENCH_BIN:-}" ]; then
     step "Building enact in release mode"
-    (cd "$REPO" && cargo build --release --locked -p enact-cli)
+    ENACT=$(bash "$REPO/scripts/build-enact.sh" --release)
 fi
 [ -x "$ENACT" ] || die "no enact binary at \`$ENACT\`"
 BENCH_STARTED=$(now_ns)

@@ -141,7 +141,7 @@ command -v jq >/dev/null || die "jq is missing: install the Debian package \`jq\
 # ---------------------------------------------------------------------------------------------
 if [ -z "${ENACT_BENCH_BIN:-}" ]; then
     step "Building enact in release mode"
-    (cd "$REPO" && cargo build --release --locked -p enact-cli)
+    ENACT=$(bash "$REPO/scripts/build-enact.sh" --release)
 fi
 [ -x "$ENACT" ] || die "no enact binary at \`$ENACT\`"
 BENCH_STARTED=$(now_ns)

@@ -48,8 +48,7 @@ for tool in curl jq python3; do
 done
 
 step "Building enact"
-cargo build --locked -p enact-cli
-ENACT=$REPO/target/debug/enact
+ENACT=$(bash "$REPO/scripts/build-enact.sh")
 
 step "Starting a fresh private PostgreSQL (127.0.0.1:$ENACT_PG_PORT) and OpenBao (127.0.0.1:$ENACT_BAO_PORT)"
 bash "$REPO/scripts/pg.sh" stop >/dev/null 2>&1 || true
