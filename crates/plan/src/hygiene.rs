@@ -172,6 +172,9 @@ pub fn evaluate(
     for rule in rules {
         for (target, observed_target) in &observation.targets {
             for observed in observed_target.accounts.values() {
+                if ignored(policy, target, &observed.name) {
+                    continue;
+                }
                 let attributes = attributes(policy, target, observed, now);
                 let judgement = judge(rule, &attributes);
                 if judgement == Judgement::NotSatisfied {
@@ -205,6 +208,23 @@ pub fn evaluate(
         }
     }
     report
+}
+
+/// Reports whether `account` is undeclared and matches an `unmanaged.ignore` pattern of its
+/// target. The policy leaves such accounts alone entirely, so no rule judges them.
+fn ignored(policy: &Policy, target: &TargetId, account: &str) -> bool {
+    let Some(settings) = policy.targets.get(target) else {
+        return false;
+    };
+    let matches = settings
+        .unmanaged
+        .ignore
+        .iter()
+        .any(|pattern| enact_model::glob::glob_matches(pattern, account));
+    matches
+        && !policy
+            .accounts_on(target)
+            .any(|(_, declared)| declared.name == account)
 }
 
 fn plan_action(

@@ -150,3 +150,36 @@ fn non_boolean_result_is_reported() {
     ));
     assert!(report.actions().is_empty());
 }
+
+#[test]
+fn ignored_account_is_not_judged() {
+    let mut policy = policy();
+    let target = TargetId::new("pg-main");
+    policy.targets.insert(
+        target.clone(),
+        enact_model::Target {
+            id: target,
+            kind: "postgres".into(),
+            endpoint: "127.0.0.1:55432".into(),
+            database: Some("appdb".into()),
+            admin_user: Some("enact_admin".into()),
+            admin_credential: enact_model::policy::CredentialSource::Env("PW".into()),
+            unmanaged: enact_model::policy::UnmanagedPolicy {
+                action: enact_model::UnmanagedAction::Report,
+                // The declared account matches too, and stays in scope.
+                ignore: vec!["legacy".into(), "svc_*".into()],
+            },
+            verify_window: Duration::from_secs(5),
+        },
+    );
+    let rules = [rule("sessions == 0", RuleAction::Disable, &["sessions"])];
+    let report = evaluate(&rules, &policy, &observation(Some(NOW)), &never);
+
+    let judged: Vec<&str> = report
+        .findings
+        .iter()
+        .map(|finding| finding.account.as_str())
+        .collect();
+    assert_eq!(judged, vec!["svc_orders"]);
+    assert!(report.actions().is_empty(), "{:?}", report.actions());
+}
