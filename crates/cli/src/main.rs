@@ -30,10 +30,48 @@ use commands::exit;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
-fn init_logging(format: LogFormat, filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
+/// Client libraries that may log what they send. tokio-postgres logs each statement at debug,
+/// and `ALTER ROLE ... PASSWORD` carries a SCRAM verifier, which allows an offline guessing
+/// attack. Their logs stay at `info` whatever the `--log` value.
+const QUIET_LIBRARIES: [&str; 3] = ["tokio_postgres", "redis", "ldap3"];
+
+/// The levels a directive without `=` may name.
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// Builds the log filter from `--log`: comma-separated levels or `target=level` directives.
+fn log_filter(text: &str) -> Result<EnvFilter, String> {
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let target = directive.split('=').next().unwrap_or_default();
+        if !directive.contains('=') && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "invalid value `{text}` for `--log`: `{directive}` is not a level; use one of {}, or `TARGET=LEVEL`",
+                LEVELS.join(", ")
+            ));
+        }
+        if let Some(library) = QUIET_LIBRARIES
+            .iter()
+            .find(|library| target.starts_with(*library))
+        {
+            return Err(format!(
+                "invalid value `{text}` for `--log`: `{library}` logs stay at `info`, because its debug lines contain credential material"
+            ));
+        }
+    }
+    let quiet = QUIET_LIBRARIES.map(|library| format!("{library}=info"));
+    let full = std::iter::once(text.to_string())
+        .chain(quiet)
+        .filter(|part| !part.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(",");
+    EnvFilter::try_new(&full)
+        .map_err(|error| format!("invalid value `{text}` for `--log`: {error}"))
+}
+
+fn init_logging(format: LogFormat, filter: EnvFilter) {
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -76,7 +114,13 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.global.log_format, &cli.global.log);
+    match log_filter(&cli.global.log) {
+        Ok(filter) => init_logging(cli.global.log_format, filter),
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(exit::USAGE);
+        }
+    }
     init_diagnostics();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -123,6 +167,38 @@ fn main() -> ExitCode {
                 eprintln!("error: {error:#}");
             }
             ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn log_filter_accepts_levels_and_targets() {
+        for text in ["warn", "info", "enact_execute=debug,warn", "DEBUG", ""] {
+            assert!(log_filter(text).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn log_filter_rejects_unknown_words() {
+        for text in ["verbose", "info,loud", "nonsense[["] {
+            let error = log_filter(text).err().unwrap_or_default();
+            assert!(error.contains("for `--log`"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn log_filter_keeps_client_libraries_quiet() {
+        for text in [
+            "tokio_postgres=debug",
+            "info,redis=trace",
+            "ldap3::conn=debug",
+        ] {
+            let error = log_filter(text).err().unwrap_or_default();
+            assert!(error.contains("stay at `info`"), "{text}: {error}");
         }
     }
 }

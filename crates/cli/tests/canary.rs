@@ -181,6 +181,12 @@ async fn canaries_never_leak_anywhere() {
     let applied = bw.enact(&["apply", "--log", "debug"]).await;
     applied.expect_code(0);
     assert!(applied.stderr.contains("DEBUG"), "no debug logs\n{applied}");
+    // The PostgreSQL rotation sends a SCRAM verifier, which the client library's debug log would
+    // show with the statement.
+    assert!(
+        !applied.stderr.contains("SCRAM-SHA-256$"),
+        "a SCRAM verifier in the log\n{applied}"
+    );
     outcomes.push(applied);
     collect_sink_values(&bw.path("secrets"), &mut secrets);
     for (sink, old) in [
