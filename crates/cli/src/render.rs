@@ -1,6 +1,6 @@
 //! What the CLI prints for a person: plan diffs, verdict tables, status tables.
 
-use enact_execute::{ActionResult, ActionStatus};
+use enact_execute::{ActionResult, ActionStatus, OpenAction};
 use enact_model::{Action, ActionKind, LifecycleState, NhiId, Plan, Policy};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -136,6 +136,39 @@ pub fn result_line(result: &ActionResult) -> String {
         }
     }
     line
+}
+
+/// Renders the actions an earlier run left open, which the next apply resumes.
+pub fn open_actions_text(open: &[OpenAction]) -> String {
+    let mut out = format!(
+        "{} action(s) left open by an earlier run; they are not done, and the next `enact apply` resumes them:\n",
+        open.len()
+    );
+    for item in open {
+        let _ = writeln!(
+            out,
+            "  ~ {:<13} {}/{}  {}",
+            item.status.as_str(),
+            item.action.target,
+            item.action.account,
+            item.action.kind
+        );
+        if let Some(reason) = &item.reason {
+            let _ = writeln!(out, "                  reason: {reason}");
+        }
+    }
+    out
+}
+
+/// Renders an action left open as JSON.
+pub fn open_action_json(item: &OpenAction) -> serde_json::Value {
+    serde_json::json!({
+        "run_id": item.run_id,
+        "action": item.action,
+        "status": item.status.as_str(),
+        "reason": item.reason,
+        "updated_at": item.updated_at.to_rfc3339(),
+    })
 }
 
 /// The closing summary of an apply.

@@ -296,6 +296,26 @@ async fn unmoved_dependent_keeps_old_credential() {
     );
     assert!(!rejected(&ws, &promoted).await);
 
+    // Until then, plan and status show the rotation as open, not done.
+    let plan = ws.enact(&["plan"]).await;
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("1 action(s) left open by an earlier run"),
+        "{plan}"
+    );
+    assert!(plan.stdout.contains("No other changes."), "{plan}");
+    let plan = ws.enact(&["plan", "-o", "json"]).await;
+    plan.expect_code(2);
+    let report = plan.json();
+    assert_eq!(report["changes_pending"], true, "{report}");
+    assert_eq!(report["open_actions"][0]["status"], "running", "{report}");
+    let status = ws.enact(&["status", "-o", "json"]).await;
+    status.expect_code(0);
+    let report = status.json();
+    assert_eq!(report["accounts"][0]["open_actions"], 1, "{report}");
+    assert_eq!(report["accounts"][0]["in_policy"], false, "{report}");
+
     // Once the dependent moves, the next apply resumes the rotation and retires the old one.
     std::fs::write(&marker, "").unwrap();
     let outcome = ws.enact(&["apply"]).await;
@@ -307,6 +327,7 @@ async fn unmoved_dependent_keeps_old_credential() {
     assert!(records
         .iter()
         .any(|r| r.to_string().contains("dependent `cron` moved (probe")));
+    ws.enact(&["plan"]).await.expect_code(0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,6 +96,17 @@ pub struct ResumableAction {
     pub status: ActionStatus,
 }
 
+/// An action that a run left running or indeterminate, as a read shows it.
+#[derive(Clone, Debug)]
+pub struct OpenAction {
+    pub run_id: String,
+    pub action: Action,
+    pub status: ActionStatus,
+    /// The reason it is still open, such as the transient failure that stopped it.
+    pub reason: Option<String>,
+    pub updated_at: Timestamp,
+}
+
 /// The last verified action on one account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LastVerified {
@@ -181,4 +192,8 @@ pub trait StateStore: Send + Sync {
 
     /// The latest verified action of every account that has one.
     fn last_verified(&self) -> Result<Vec<LastVerified>, StoreError>;
+
+    /// Actions that are running or indeterminate: those the next apply resumes, and those a
+    /// run in progress is working on. Unlike [`StateStore::take_resumable`], it changes nothing.
+    fn open_actions(&self) -> Result<Vec<OpenAction>, StoreError>;
 }

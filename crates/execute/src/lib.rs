@@ -16,7 +16,8 @@ mod steps;
 
 pub use engine::{ActionResult, CrashPoint, ExecuteError, ExecuteOptions, Executor, RunReport};
 pub use journal::{
-    ActionStatus, JournaledStep, LastVerified, ResumableAction, StateStore, StepResult, StoreError,
+    ActionStatus, JournaledStep, LastVerified, OpenAction, ResumableAction, StateStore, StepResult,
+    StoreError,
 };
 pub use steps::{steps_of, DependentMove, Step, StepState};
 

@@ -13,7 +13,8 @@ use enact_connector::{
 };
 use enact_evidence::ActionRecord;
 use enact_execute::journal::{
-    ActionStatus, JournaledStep, LastVerified, ResumableAction, StateStore, StepResult, StoreError,
+    ActionStatus, JournaledStep, LastVerified, OpenAction, ResumableAction, StateStore, StepResult,
+    StoreError,
 };
 use enact_execute::{
     EvidenceWriter, ExecuteError, ExecuteOptions, Executor, NoProgress, OsSecretGenerator,
@@ -402,6 +403,24 @@ impl StateStore for MemoryStore {
 
     fn last_verified(&self) -> Result<Vec<LastVerified>, StoreError> {
         Ok(Vec::new())
+    }
+
+    fn open_actions(&self) -> Result<Vec<OpenAction>, StoreError> {
+        let actions = self.actions.lock().unwrap();
+        let statuses = self.statuses.lock().unwrap();
+        Ok(statuses
+            .iter()
+            .filter(|(_, status)| {
+                matches!(status, ActionStatus::Running | ActionStatus::Indeterminate)
+            })
+            .map(|(key, status)| OpenAction {
+                run_id: key.0.clone(),
+                action: actions[key].clone(),
+                status: *status,
+                reason: None,
+                updated_at: Timestamp(0),
+            })
+            .collect())
     }
 }
 

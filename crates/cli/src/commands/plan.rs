@@ -6,9 +6,11 @@ use crate::context::{self, Sinks, State};
 use crate::render;
 use anyhow::{anyhow, bail, Context as _, Result};
 use enact_connector::Connector;
+use enact_execute::StateStore;
 use enact_model::{Clock, FingerprintKey, Observation, Plan, Policy, SystemClock, TargetId};
 use enact_plan::hygiene::HygieneReport;
 use enact_plan::PlanRequest;
+use enact_store_sqlite::SqliteStore;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -104,12 +106,26 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
     let (_, plan, hygiene) =
         observe_and_plan_with(&policy, &connectors, state.keys.fingerprint_key(), &request).await?;
 
+    // Actions an earlier run left open are not done either, so they count as pending changes.
+    let open = SqliteStore::open(&state.database())?.open_actions()?;
+    let pending = !plan.actions.is_empty() || !open.is_empty();
+
     if let Some(path) = &args.out {
         save(path, &plan)?;
     }
     match args.output {
         OutputFormat::Text => {
-            out!("{}", render::plan_text(&policy, &plan));
+            if open.is_empty() {
+                out!("{}", render::plan_text(&policy, &plan));
+            } else {
+                out!("{}", render::open_actions_text(&open));
+                outln!();
+                if plan.actions.is_empty() {
+                    outln!("No other changes.");
+                } else {
+                    out!("{}", render::plan_text(&policy, &plan));
+                }
+            }
             out!("{}", render::hygiene_text(&hygiene));
             if let Some(path) = &args.out {
                 outln!(
@@ -121,19 +137,16 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
         }
         OutputFormat::Json => {
             let value = serde_json::json!({
-                "changes_pending": !plan.actions.is_empty(),
+                "changes_pending": pending,
                 "destructive": plan.destructive_count(),
+                "open_actions": open.iter().map(render::open_action_json).collect::<Vec<_>>(),
                 "plan": plan,
                 "hygiene": render::hygiene_json(&hygiene),
             });
             outln!("{}", serde_json::to_string_pretty(&value)?);
         }
     }
-    Ok(if plan.actions.is_empty() {
-        exit::OK
-    } else {
-        exit::CHANGES
-    })
+    Ok(if pending { exit::CHANGES } else { exit::OK })
 }
 
 fn save(path: &Path, plan: &Plan) -> Result<()> {

@@ -17,6 +17,7 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
     let (observation, plan) =
         plan::observe_and_plan(&policy, &connectors, state.keys.fingerprint_key()).await?;
     let store = SqliteStore::open(&state.database())?;
+    let open = store.open_actions()?;
     let last: BTreeMap<(String, String), _> = store
         .last_verified()?
         .into_iter()
@@ -54,6 +55,10 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
                 .iter()
                 .filter(|a| a.target == account.target && a.account == account.name)
                 .count();
+            let left_open = open
+                .iter()
+                .filter(|o| o.action.target == account.target && o.action.account == account.name)
+                .count();
             let last_verified = last.get(&(account.target.to_string(), account.name.clone()));
             rows.push(serde_json::json!({
                 "identity": identity.id,
@@ -62,8 +67,9 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
                 "account": account.name,
                 "desired": identity.state.to_string(),
                 "observed": observed_text,
-                "in_policy": pending == 0,
+                "in_policy": pending == 0 && left_open == 0,
                 "pending_actions": pending,
+                "open_actions": left_open,
                 "last_verified": last_verified.map(|l| serde_json::json!({
                     "action_id": l.action_id,
                     "summary": l.summary,
@@ -90,7 +96,9 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
             );
             for row in &rows {
                 let text = |key: &str| row[key].as_str().unwrap_or("").to_string();
-                let mark = if row["in_policy"].as_bool().unwrap_or(false) {
+                let mark = if row["open_actions"].as_u64().unwrap_or(0) > 0 {
+                    "OPEN "
+                } else if row["in_policy"].as_bool().unwrap_or(false) {
                     "ok   "
                 } else {
                     "DRIFT"
@@ -106,6 +114,11 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
                 outln!("        observed: {}", text("observed"));
                 if let Some(pending) = row["pending_actions"].as_u64().filter(|p| *p > 0) {
                     outln!("        pending:  {pending} action(s); see `enact plan`");
+                }
+                if let Some(left) = row["open_actions"].as_u64().filter(|o| *o > 0) {
+                    outln!(
+                        "        open:     {left} action(s) left open by an earlier run; the next `enact apply` resumes them"
+                    );
                 }
                 match row["last_verified"].as_object() {
                     Some(last) => outln!(

@@ -6,7 +6,8 @@
 //! whatever they recorded.
 
 use enact_execute::journal::{
-    ActionStatus, JournaledStep, LastVerified, ResumableAction, StateStore, StepResult, StoreError,
+    ActionStatus, JournaledStep, LastVerified, OpenAction, ResumableAction, StateStore, StepResult,
+    StoreError,
 };
 use enact_model::{Action, ActionId, Plan, PlanId, TargetId, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -334,6 +335,41 @@ impl StateStore for SqliteStore {
         Ok(items)
     }
 
+    fn open_actions(&self) -> Result<Vec<OpenAction>, StoreError> {
+        let connection = self.lock()?;
+        let mut statement = connection
+            .prepare(
+                "SELECT a.run_id, a.action_json, a.status, a.reason, a.updated_at FROM actions a JOIN runs r ON r.run_id = a.run_id
+                 WHERE a.status IN ('running', 'indeterminate') ORDER BY r.started_at, a.position",
+            )
+            .map_err(store_error("failed to read open actions"))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(store_error("failed to read open actions"))?;
+        let mut open = Vec::new();
+        for row in rows {
+            let (run_id, json, status, reason, updated_at) =
+                row.map_err(store_error("failed to read open actions"))?;
+            open.push(OpenAction {
+                run_id,
+                action: serde_json::from_str(&json)
+                    .map_err(json_error("corrupt action in the journal"))?,
+                status: ActionStatus::parse(&status).unwrap_or(ActionStatus::Running),
+                reason,
+                updated_at: Timestamp(updated_at),
+            });
+        }
+        Ok(open)
+    }
+
     fn last_verified(&self) -> Result<Vec<LastVerified>, StoreError> {
         let connection = self.lock()?;
         let mut statement = connection
@@ -436,6 +472,40 @@ mod tests {
         let steps = store.steps("run-1", id).expect("steps");
         assert_eq!(steps.len(), 1);
         assert_eq!(steps[0].result, None);
+    }
+
+    #[test]
+    fn open_actions_are_read_without_change() {
+        let store = SqliteStore::in_memory().expect("store");
+        let plan = plan();
+        let id = &plan.actions[0].id;
+        store
+            .begin_run("run-1", &plan, Timestamp(1))
+            .expect("begin");
+        assert!(store.open_actions().expect("open").is_empty());
+
+        let reason = "step `wait-for-dependents` failed; the next apply resumes it";
+        store
+            .set_status(
+                "run-1",
+                id,
+                ActionStatus::Running,
+                Some(reason),
+                Timestamp(3),
+            )
+            .expect("status");
+        for _ in 0..2 {
+            let open = store.open_actions().expect("open");
+            assert_eq!(open.len(), 1);
+            assert_eq!(&open[0].action.id, id);
+            assert_eq!(open[0].status, ActionStatus::Running);
+            assert_eq!(open[0].reason.as_deref(), Some(reason));
+            assert_eq!(open[0].updated_at, Timestamp(3));
+        }
+        assert_eq!(
+            store.status_of("run-1", id).expect("status"),
+            Some(ActionStatus::Running)
+        );
     }
 
     #[test]
