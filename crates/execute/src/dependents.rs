@@ -69,6 +69,14 @@ pub(crate) struct Seen {
 /// Waits until every declared dependent has moved, or the grace period ends.
 pub(crate) async fn wait(ctx: &StepContext<'_>, watch: &Watch) -> Result<Seen, ConnectorError> {
     let deadline = Timestamp(watch.promoted_at.0.saturating_add(watch.grace.as_micros()));
+    info!(
+        action = %ctx.action.id,
+        target = %ctx.action.target,
+        account = %ctx.action.account,
+        dependents = ctx.dependents.len(),
+        grace = %watch.grace,
+        "waiting for the declared dependents to move to the new credential"
+    );
     let mut first_seen: Option<HashSet<String>> = None;
     loop {
         let sessions = ctx.connector.list_sessions(&ctx.action.account).await?;

@@ -379,9 +379,20 @@ pub async fn perform(
                 // Waiting is not work on the target, so another account takes the place meanwhile.
                 ctx.slot.release();
                 if ctx.dependents.is_empty() {
-                    // Nobody to watch: every dependent gets the whole grace period.
-                    let micros = u64::try_from(grace.as_micros()).unwrap_or(0);
-                    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+                    // No dependent to watch, so each one gets the whole grace period, counted
+                    // from the promotion, so a resumed run waits only for what is left of it.
+                    let promoted_at = state.promoted_at.unwrap_or(now);
+                    let deadline = promoted_at.0.saturating_add(grace.as_micros());
+                    let left = u64::try_from(deadline.saturating_sub(now.0)).unwrap_or(0);
+                    tracing::info!(
+                        action = %ctx.action.id,
+                        target = %ctx.action.target,
+                        account = %ctx.action.account,
+                        grace = %grace,
+                        left_ms = left / 1000,
+                        "no dependents are declared, so waiting out the grace period before retiring the previous credential"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_micros(left)).await;
                     ctx.slot.acquire().await;
                 } else {
                     let new_user = staged_value(ctx, state)
