@@ -67,6 +67,23 @@ fn log_filter(text: &str) -> Result<EnvFilter, String> {
         .map_err(|error| format!("invalid value `{text}` for `--log`: {error}"))
 }
 
+/// Joins an error and its causes with `: `, leaving out a cause whose text the message before it
+/// already contains, as a connector's message contains the driver's error it wraps.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 fn init_logging(format: LogFormat, filter: EnvFilter) {
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
@@ -164,7 +181,7 @@ fn main() -> ExitCode {
             if error.downcast_ref::<context::PolicyInvalid>().is_some() {
                 eprintln!("error: {error}");
             } else {
-                eprintln!("error: {error:#}");
+                eprintln!("error: {}", error_chain(&error));
             }
             ExitCode::from(exit::ERROR)
         }
@@ -173,7 +190,18 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::log_filter;
+    use super::{error_chain, log_filter};
+
+    #[test]
+    fn error_chain_skips_repeated_causes() {
+        let error = anyhow::anyhow!("db error: FATAL: password authentication failed")
+            .context("connecting to 127.0.0.1:5432 failed: db error: FATAL: password authentication failed")
+            .context("failed to observe target `pg`");
+        assert_eq!(
+            error_chain(&error),
+            "failed to observe target `pg`: connecting to 127.0.0.1:5432 failed: db error: FATAL: password authentication failed"
+        );
+    }
 
     #[test]
     fn log_filter_accepts_levels_and_targets() {

@@ -114,7 +114,12 @@ impl PostgresConnector {
                 .endpoint
                 .connect_with_notices(&self.admin_user, password)
                 .await
-                .map_err(|e| e.into_connector_error(&format!("as admin `{}`", self.admin_user)))?;
+                .map_err(|e| {
+                    e.into_connector_error(&format!(
+                        "to {} as admin `{}`",
+                        self.endpoint, self.admin_user
+                    ))
+                })?;
             *slot = Some(session);
         }
         slot.as_mut().ok_or_else(|| {
@@ -581,7 +586,7 @@ impl PostgresConnector {
             return Err(ConnectorError::new(
                 ErrorKind::Conflict,
                 format!(
-                    "role `{account}` owns {count} objects; delete it with ownership transfer to another role, or drop them first"
+                    "role `{account}` owns {count} object(s); set `owned_objects: {{ reassign_to: ROLE }}` on its account in the policy to hand them to another role, or drop them first"
                 ),
             ));
         }

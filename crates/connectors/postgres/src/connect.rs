@@ -53,6 +53,16 @@ pub(crate) struct Endpoint {
     pub(crate) database: String,
 }
 
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
 impl Endpoint {
     /// Parses `host:port`, where an IPv6 host is written in brackets, as `[::1]:5432`.
     pub(crate) fn parse(endpoint: &str, database: &str) -> Result<Self, ConnectorError> {

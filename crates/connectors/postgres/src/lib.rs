@@ -109,7 +109,12 @@ impl PostgresConnector {
         self.endpoint
             .connect(&self.admin_user, password)
             .await
-            .map_err(|e| e.into_connector_error(&format!("as admin `{}`", self.admin_user)))
+            .map_err(|e| {
+                e.into_connector_error(&format!(
+                    "to {} as admin `{}`",
+                    self.endpoint, self.admin_user
+                ))
+            })
     }
 }
 
@@ -316,7 +321,7 @@ impl Connector for PostgresConnector {
                 }
                 _ => LoginProbe::Unavailable {
                     reason: error
-                        .into_connector_error(&format!("as `{account}`"))
+                        .into_connector_error(&format!("to {} as `{account}`", self.endpoint))
                         .message,
                 },
             },

@@ -579,7 +579,7 @@ async fn delete_refuses_or_reassigns_owned_table() {
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Conflict);
     assert!(
-        error.message.contains("owns 1 objects"),
+        error.message.contains("owns 1 object(s)"),
         "{}",
         error.message
     );
