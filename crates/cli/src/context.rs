@@ -134,6 +134,10 @@ impl State {
 pub fn admin_credential(target: &Target, key: &FingerprintKey) -> Result<Secret> {
     match &target.admin_credential {
         CredentialSource::Env(name) => match std::env::var(name) {
+            Ok(value) if value.is_empty() => bail!(
+                "environment variable `{name}` is empty; it must hold the admin credential of target `{}`",
+                target.id
+            ),
             Ok(value) => Ok(Secret::new(value, key)),
             Err(_) => bail!(
                 "environment variable `{name}` is not set; it must hold the admin credential of target `{}`, as the policy's `admin` section of that target says",
@@ -149,6 +153,13 @@ pub fn admin_credential(target: &Target, key: &FingerprintKey) -> Result<Secret>
                 )
             })?;
             let value = text.strip_suffix('\n').unwrap_or(&text).to_string();
+            if value.is_empty() {
+                bail!(
+                    "the admin credential file `{}` of target `{}` is empty",
+                    path.display(),
+                    target.id
+                );
+            }
             Ok(Secret::new(value, key))
         }
     }
@@ -159,9 +170,31 @@ pub fn connectors(
     policy: &Policy,
     key: &FingerprintKey,
 ) -> Result<BTreeMap<TargetId, Arc<dyn Connector>>> {
+    // Every target's credential is read first, so that all the missing ones are named at once.
+    let mut secrets = BTreeMap::new();
+    let mut missing = Vec::new();
+    for (id, target) in &policy.targets {
+        match admin_credential(target, key) {
+            Ok(secret) => {
+                secrets.insert(id.clone(), secret);
+            }
+            Err(error) => missing.push(error.to_string()),
+        }
+    }
+    match missing.as_slice() {
+        [] => {}
+        [one] => bail!("{one}"),
+        many => bail!(
+            "{} admin credentials are missing:\n  - {}",
+            many.len(),
+            many.join("\n  - ")
+        ),
+    }
     let mut out: BTreeMap<TargetId, Arc<dyn Connector>> = BTreeMap::new();
     for (id, target) in &policy.targets {
-        let secret = admin_credential(target, key)?;
+        let secret = secrets
+            .remove(id)
+            .ok_or_else(|| anyhow!("no admin credential was read for target `{id}`"))?;
         let connector: Arc<dyn Connector> = match target.kind.as_str() {
             "postgres" => Arc::new(
                 PostgresConnector::new(target, secret, key.clone())

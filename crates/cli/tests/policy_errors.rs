@@ -302,3 +302,39 @@ async fn missing_admin_variable_is_named() {
     assert!(ws.prefixed_roles().await.is_empty(), "a role was created");
     assert!(!sink.exists(), "the sink file was written");
 }
+
+/// Every missing admin credential is named in one error, and an empty one is called empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn missing_admin_credentials_named_together() {
+    let ws = Workspace::new();
+    let unset = format!("ENACT_E2E_UNSET_{}", ws.prefix.to_uppercase());
+    let empty = format!("ENACT_E2E_EMPTY_{}", ws.prefix.to_uppercase());
+    let target = |name: &str, variable: &str| {
+        format!(
+            "  {name}:\n    kind: postgres\n    endpoint: {}\n    database: {}\n    admin: {{ user: {}, password_env: {variable} }}\n",
+            ws.pg.endpoint(),
+            ws.pg.database,
+            ws.pg.admin_user,
+        )
+    };
+    ws.write_policy_text(&format!(
+        "version: 1\ntargets:\n{}{}identities: {{}}\n",
+        target("pg-one", &unset),
+        target("pg-two", &empty)
+    ));
+
+    let mut command = ws.command_in(&ws.state_dir(), &["plan"]);
+    command.env_remove(&unset).env(&empty, "");
+    let output = command.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("2 admin credentials are missing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("`{unset}` is not set")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("`{empty}` is empty")), "{stderr}");
+}
