@@ -411,9 +411,14 @@ fn print_text(
                         format!("{} holds it as {}", owner.credential.sink, names.join(", "))
                     };
                     outln!("  credential of {}: {held}", owner.credential);
-                    outln!("    before: {}", probe_line(probe));
+                    outln!("    checked before acting: {}", probe_line(probe));
                 }
-                outln!("  {}", item.assessment.name());
+                let meaning = match item.assessment {
+                    Assessment::Live => "the exposed value still works or could not be checked, so enact revokes and replaces it",
+                    Assessment::AlreadyRevoked => "every target already rejects the exposed value",
+                    Assessment::Unmatched => "no managed credential holds the value",
+                };
+                outln!("  assessment: {} ({meaning})", item.assessment.name());
             }
         }
     }
