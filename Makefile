@@ -10,12 +10,17 @@ export ENACT_BAO_ENV ?= $(RUN_DIR)/bao/env
 export ENACT_REDIS_ENV ?= $(RUN_DIR)/redis/env
 export ENACT_LDAP_ENV ?= $(RUN_DIR)/ldap/env
 
-.PHONY: demo test lint build services stop bench fuzz-smoke
+.PHONY: demo demo-stop test lint build services stop bench fuzz-smoke
 
 ## Build enact, start a private PostgreSQL, seed a fleet of service roles and bring it to the
 ## declared state with every action verified.
 demo:
 	bash demo/run.sh
+
+## Stop the PostgreSQL and OpenBao servers that `make demo` leaves running.
+demo-stop:
+	ENACT_RUN_DIR=$(CURDIR)/.run/demo bash scripts/pg.sh stop
+	ENACT_RUN_DIR=$(CURDIR)/.run/demo bash scripts/bao.sh stop
 
 ## Start the servers the tests need, then run the lints, every test and a short fuzz run.
 test: services lint

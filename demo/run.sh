@@ -229,4 +229,4 @@ echo "..."
 
 step "Done"
 echo "Every action was verified. The policy, state, evidence and sink files are in $WORK."
-echo "Stop the demo servers with: ENACT_RUN_DIR=$ENACT_RUN_DIR scripts/pg.sh stop; ENACT_RUN_DIR=$ENACT_RUN_DIR scripts/bao.sh stop"
+echo "Stop the demo servers with: make demo-stop"

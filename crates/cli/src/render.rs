@@ -108,6 +108,7 @@ pub fn plan_text(policy: &Policy, plan: &Plan) -> String {
     if !plan.actions.is_empty() {
         let count = |f: fn(&ActionKind) -> bool| plan.actions.iter().filter(|a| f(&a.kind)).count();
         // Ending sessions takes access away but is not destructive: it counts against no limit.
+        // A rotation that ends the sessions opened before it counts here too.
         let _ = writeln!(
             out,
             "Summary: {} to add, {} to rotate, {} to take away ({} destructive, {} ending sessions).",
@@ -115,7 +116,14 @@ pub fn plan_text(policy: &Policy, plan: &Plan) -> String {
             count(|k| sign(k) == '~'),
             count(|k| sign(k) == '-'),
             count(|k| k.is_destructive()),
-            count(|k| matches!(k, ActionKind::EndSessions { .. })),
+            count(|k| matches!(
+                k,
+                ActionKind::EndSessions { .. }
+                    | ActionKind::RotateCredential {
+                        end_sessions: true,
+                        ..
+                    }
+            )),
         );
     }
     out

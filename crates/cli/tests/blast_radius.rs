@@ -46,6 +46,15 @@ async fn destructive_limit_refuses_plan() {
         .expect("grant behind enact's back");
     let held = vec!["INSERT".to_string(), "SELECT".to_string()];
 
+    // The plan warns before apply refuses.
+    let plan = ws.enact(&["plan"]).await;
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("`enact apply` refuses this plan as it is"),
+        "{plan}"
+    );
+
     let refused = ws.enact(&["apply"]).await;
     refused.expect_code(1);
     assert!(refused.stderr.contains("refused"), "{refused}");

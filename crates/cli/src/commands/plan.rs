@@ -127,6 +127,13 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
                 }
             }
             out!("{}", render::hygiene_text(&hygiene));
+            let destructive = plan.destructive_count();
+            let limit = policy.limits.max_destructive as usize;
+            if destructive > limit {
+                outln!(
+                    "Note: `enact apply` refuses this plan as it is: {destructive} destructive action(s), more than the policy's limit of {limit} (`limits.max_destructive`). Review it, then run `enact apply --max-destructive {destructive}` or `--allow-destructive`."
+                );
+            }
             if let Some(path) = &args.out {
                 outln!(
                     "Saved the plan to `{}`; run `enact apply {}` to execute exactly it.",
@@ -139,6 +146,7 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
             let value = serde_json::json!({
                 "changes_pending": pending,
                 "destructive": plan.destructive_count(),
+                "max_destructive": policy.limits.max_destructive,
                 "open_actions": open.iter().map(render::open_action_json).collect::<Vec<_>>(),
                 "plan": plan,
                 "hygiene": render::hygiene_json(&hygiene),
