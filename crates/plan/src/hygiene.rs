@@ -7,10 +7,11 @@
 //! rule lists it as unknown.
 
 use enact_model::{
-    Action, ActionKind, Observation, ObservedAccount, OwnedObjects, Policy, TargetId, Timestamp,
+    Account, Action, ActionKind, Identity, Observation, ObservedAccount, OwnedObjects, Policy,
+    TargetId, Timestamp,
 };
 use enact_policy::{HygieneRule, RuleAction};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A rule's judgement of one account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,16 +69,16 @@ impl HygieneReport {
 /// One attribute value; `None` is unknown.
 type Attributes = BTreeMap<&'static str, Option<cel_interpreter::Value>>;
 
+/// The identity and account that declare an observed account, if any.
+type Declared<'p> = Option<(&'p Identity, &'p Account)>;
+
 fn attributes(
-    policy: &Policy,
+    declared: Declared<'_>,
     target: &TargetId,
     observed: &ObservedAccount,
     now: Timestamp,
 ) -> Attributes {
     use cel_interpreter::Value;
-    let declared = policy
-        .accounts_on(target)
-        .find(|(_, account)| account.name == observed.name);
     let mut out = Attributes::new();
     out.insert(
         "age_days",
@@ -169,20 +170,31 @@ pub fn evaluate(
 ) -> HygieneReport {
     let now = observation.observed_at;
     let mut report = HygieneReport::default();
+    // Indexed once, so judging each observed account costs no scan of the policy.
+    let mut declarations: HashMap<(&TargetId, &str), (&Identity, &Account)> = HashMap::new();
+    for identity in policy.identities.values() {
+        for account in &identity.accounts {
+            declarations.insert(
+                (&account.target, account.name.as_str()),
+                (identity, account),
+            );
+        }
+    }
     for rule in rules {
         for (target, observed_target) in &observation.targets {
             for observed in observed_target.accounts.values() {
-                if ignored(policy, target, &observed.name) {
+                let declared = declarations.get(&(target, observed.name.as_str())).copied();
+                if declared.is_none() && ignored(policy, target, &observed.name) {
                     continue;
                 }
-                let attributes = attributes(policy, target, observed, now);
+                let attributes = attributes(declared, target, observed, now);
                 let judgement = judge(rule, &attributes);
                 if judgement == Judgement::NotSatisfied {
                     continue;
                 }
                 let (action, note) = match &judgement {
                     Judgement::Satisfied => {
-                        plan_action(rule, policy, target, observed, now, first_held)
+                        plan_action(rule, declared, target, observed, now, first_held)
                     }
                     Judgement::Unknown { .. } if rule.action.changes_account() => (
                         None,
@@ -210,34 +222,26 @@ pub fn evaluate(
     report
 }
 
-/// Reports whether `account` is undeclared and matches an `unmanaged.ignore` pattern of its
-/// target. The policy leaves such accounts alone entirely, so no rule judges them.
+/// Reports whether `account` matches an `unmanaged.ignore` pattern of its target. The policy
+/// leaves such undeclared accounts alone entirely, so no rule judges them.
 fn ignored(policy: &Policy, target: &TargetId, account: &str) -> bool {
-    let Some(settings) = policy.targets.get(target) else {
-        return false;
-    };
-    let matches = settings
-        .unmanaged
-        .ignore
-        .iter()
-        .any(|pattern| enact_model::glob::glob_matches(pattern, account));
-    matches
-        && !policy
-            .accounts_on(target)
-            .any(|(_, declared)| declared.name == account)
+    policy.targets.get(target).is_some_and(|settings| {
+        settings
+            .unmanaged
+            .ignore
+            .iter()
+            .any(|pattern| enact_model::glob::glob_matches(pattern, account))
+    })
 }
 
 fn plan_action(
     rule: &HygieneRule,
-    policy: &Policy,
+    declared: Declared<'_>,
     target: &TargetId,
     observed: &ObservedAccount,
     now: Timestamp,
     first_held: &dyn Fn(&TargetId, &str, &str) -> Option<Timestamp>,
 ) -> (Option<Action>, Option<String>) {
-    let declared = policy
-        .accounts_on(target)
-        .find(|(_, account)| account.name == observed.name);
     if let (Some((identity, _)), RuleAction::Disable | RuleAction::Delete) =
         (declared, &rule.action)
     {
