@@ -40,7 +40,7 @@ for crate in policy evidence respond; do
         if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$target"; then
             continue
         fi
-        log "fuzzing $crate/$target for $SECONDS_EACH s"
+        log "fuzzing $crate/$target for $SECONDS_EACH s, after cargo-fuzz builds it (tens of seconds the first time)"
         output=$(mktemp)
         status=0
         # -rss_limit_mb stays at libFuzzer's default of 2048; -max_len bounds one input at 64 KiB.
