@@ -183,6 +183,9 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("error: {}", error_chain(&error));
             }
+            if error.downcast_ref::<commands::UsageError>().is_some() {
+                return ExitCode::from(exit::USAGE);
+            }
             ExitCode::from(exit::ERROR)
         }
     }

@@ -385,7 +385,7 @@ async fn rotate_names_a_declared_identity() {
     ws.write_policy(&[alternating_policy(&ws, "")]);
     ws.enact(&["init"]).await.expect_code(0);
     let outcome = ws.enact(&["plan", "--rotate", "biling"]).await;
-    assert_eq!(outcome.code, Some(1), "{outcome}");
+    assert_eq!(outcome.code, Some(64), "{outcome}");
     assert!(
         outcome
             .stderr

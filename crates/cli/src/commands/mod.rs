@@ -29,6 +29,19 @@ pub mod exit {
     pub const USAGE: u8 = 64;
 }
 
+/// A command line that names something the policy does not have, such as `--rotate` with an
+/// unknown identity. It exits with [`exit::USAGE`], as a flag clap rejects does.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 /// `enact init`: creates the state directory and keys; never overwrites a key.
 pub fn init(global: &GlobalArgs) -> Result<u8> {
     let report = Keys::init(&global.state_dir)?;

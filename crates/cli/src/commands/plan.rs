@@ -1,7 +1,7 @@
 //! `enact plan`: observe every target afresh and show the actions that would fix the drift.
 
 use crate::args::{GlobalArgs, OutputFormat, PlanArgs};
-use crate::commands::exit;
+use crate::commands::{exit, UsageError};
 use crate::context::{self, Sinks, State};
 use crate::render;
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -84,13 +84,17 @@ pub fn rotate_request(policy: &Policy, names: &[String]) -> Result<PlanRequest> 
         let id = enact_model::NhiId::new(name.as_str());
         let Some(identity) = policy.identities.get(&id) else {
             let known: Vec<String> = policy.identities.keys().map(|id| id.to_string()).collect();
-            bail!(
+            return Err(UsageError(format!(
                 "`--rotate {name}`: no identity `{name}` in the policy; declared identities: {}",
                 known.join(", ")
-            );
+            ))
+            .into());
         };
         if !identity.accounts.iter().any(|a| a.credential.is_some()) {
-            bail!("`--rotate {name}`: identity `{name}` has no account with a managed credential");
+            return Err(UsageError(format!(
+                "`--rotate {name}`: identity `{name}` has no account with a managed credential"
+            ))
+            .into());
         }
         request.rotate.insert(id);
     }
