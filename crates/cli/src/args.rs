@@ -16,6 +16,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The policy file.
     #[arg(
@@ -234,10 +235,10 @@ pub enum EvidenceCommand {
 
 /// Options of `enact evidence prove`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("record").required(true).args(["action_id", "seq"])))]
 pub struct EvidenceProveArgs {
     /// The action whose record to prove, such as `act-0123456789abcdef`. With several records
     /// (an action verified again by a later run), the latest is proved.
-    #[arg(required_unless_present = "seq", conflicts_with = "seq")]
     pub action_id: Option<String>,
 
     /// Prove the record with this sequence number instead.
