@@ -40,6 +40,11 @@ async fn saved_plan_applies_exactly() {
     let (client, _) = ws.open_session(&role, &ws.sink_value("svc")).await;
     drop(client);
     ws.enact(&["plan"]).await.expect_code(0);
+
+    // The same file again is refused as applied, not as stale.
+    let again = ws.enact(&["apply", plan_path]).await;
+    again.expect_code(1);
+    assert!(again.stderr.contains("was applied already"), "{again}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

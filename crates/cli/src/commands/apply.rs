@@ -120,7 +120,9 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     }
 
     let planned = match &args.plan_file {
-        Some(path) => plan::load_fresh(path, &policy, &connectors, &executor.key, &request).await,
+        Some(path) => {
+            plan::load_fresh(path, &store, &policy, &connectors, &executor.key, &request).await
+        }
         None => plan::observe_and_plan_with(&policy, &connectors, &executor.key, &request)
             .await
             .map(|(_, plan, hygiene)| (plan, hygiene)),

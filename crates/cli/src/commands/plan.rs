@@ -171,10 +171,12 @@ fn save(path: &Path, plan: &Plan) -> Result<()> {
         .with_context(|| format!("failed to write the plan to `{}`", path.display()))
 }
 
-/// Reads a saved plan and checks it still applies: the policy and the durable observed state
-/// must be what they were, and planning afresh must give the same actions.
+/// Reads a saved plan and checks it still applies: no earlier run verified it already, the
+/// policy and the durable observed state must be what they were, and planning afresh must give
+/// the same actions.
 pub async fn load_fresh(
     path: &Path,
+    store: &SqliteStore,
     policy: &Policy,
     connectors: &BTreeMap<TargetId, Arc<dyn Connector>>,
     key: &FingerprintKey,
@@ -196,6 +198,14 @@ pub async fn load_fresh(
         );
     }
     let plan = saved.plan;
+    if let Some(run) = store.verified_run_of_plan(&plan.id.to_string())? {
+        bail!(
+            "plan `{}` in `{}` was applied already: run `{run}` verified every action of it; run `enact plan --out {}` for a new plan",
+            plan.id,
+            path.display(),
+            path.display()
+        );
+    }
     if plan.policy_digest != policy.digest {
         bail!(
             "stale plan: the policy changed since `{}` was made; run `enact plan --out {}` again",

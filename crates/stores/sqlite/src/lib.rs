@@ -111,6 +111,21 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The run that applied the plan `plan_id` and verified every action of it, if one did.
+    pub fn verified_run_of_plan(&self, plan_id: &str) -> Result<Option<String>, StoreError> {
+        let connection = self.lock()?;
+        connection
+            .query_row(
+                "SELECT run_id FROM runs WHERE plan_id = ?1 AND status = 'verified' ORDER BY started_at DESC LIMIT 1",
+                params![plan_id],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(store_error("failed to read the runs of a plan"))
+    }
+}
+
 impl StateStore for SqliteStore {
     fn begin_run(
         &self,
