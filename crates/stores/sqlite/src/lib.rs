@@ -112,7 +112,7 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// The run that applied the plan `plan_id` and verified every action of it, if one did.
+    /// Finds the run that applied the plan `plan_id` and verified every action of it, if one did.
     pub fn verified_run_of_plan(&self, plan_id: &str) -> Result<Option<String>, StoreError> {
         let connection = self.lock()?;
         connection
