@@ -83,8 +83,28 @@ pub struct State {
 }
 
 impl State {
-    /// Opens the state directory, running `enact init` first if it has no keys yet.
-    pub fn open(dir: &Path) -> Result<State> {
+    /// Opens the state directory, running `enact init` first if it has no keys yet. It refuses
+    /// to start a new state while the policy's own folder has one, because two states would
+    /// split the evidence log and use different fingerprint keys.
+    pub fn open(dir: &Path, policy: &Path) -> Result<State> {
+        if !dir.join("keys").exists() {
+            let folder = match policy.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            let beside = folder.join(".enact");
+            let same = std::path::absolute(&beside).ok() == std::path::absolute(dir).ok();
+            if !same && beside.join("keys").exists() {
+                bail!(
+                    "no enact state in `{}`, but `{}` beside the policy has one; run from `{}`, pass `--state-dir {}`, or run `enact init --state-dir {}` to start a separate state on purpose",
+                    dir.display(),
+                    beside.display(),
+                    folder.display(),
+                    beside.display(),
+                    dir.display()
+                );
+            }
+        }
         let report =
             Keys::init(dir).with_context(|| format!("failed to initialize `{}`", dir.display()))?;
         if !report.created.is_empty() {

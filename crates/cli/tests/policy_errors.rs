@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::Workspace;
+use common::{credential, identity, Workspace};
 
 /// Marks where an error is expected in a case's text; it is removed before the file is written.
 const MARK: char = '§';
@@ -337,4 +337,35 @@ async fn missing_admin_credentials_named_together() {
         "{stderr}"
     );
     assert!(stderr.contains(&format!("`{empty}` is empty")), "{stderr}");
+}
+
+/// A command that would start a new state while the policy's folder has one refuses, so the
+/// evidence log is not split; `enact init` starts one on purpose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn second_state_needs_init() {
+    let ws = Workspace::new();
+    let role = ws.role("svc");
+    ws.write_policy(&[identity(
+        "svc",
+        "active",
+        &role,
+        &credential(&ws.sink("svc"), "90d"),
+    )]);
+    ws.enact_in(&ws.path(".enact"), &["init"])
+        .await
+        .expect_code(0);
+
+    let refused = ws.enact(&["plan"]).await;
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("beside the policy has one"),
+        "{refused}"
+    );
+    assert!(
+        !ws.state_dir().join("keys").exists(),
+        "the refused command created keys"
+    );
+
+    ws.enact(&["init"]).await.expect_code(0);
+    ws.enact(&["plan"]).await.expect_code(2);
 }

@@ -65,7 +65,7 @@ fn new_run_id(now: enact_model::Timestamp) -> String {
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8> {
     let (policy, rules) = context::load_policy_with_rules(&global.policy)?;
     let policy = Arc::new(policy);
-    let state = State::open(&global.state_dir)?;
+    let state = State::open(&global.state_dir, &global.policy)?;
     let request = plan::full_request(&policy, &args.rotate, rules, &state)?;
     let _lock = state.lock()?;
     let key = state.keys.fingerprint_key().clone();

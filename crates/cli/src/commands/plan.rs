@@ -104,7 +104,7 @@ pub fn rotate_request(policy: &Policy, names: &[String]) -> Result<PlanRequest> 
 /// Runs `enact plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8> {
     let (policy, rules) = context::load_policy_with_rules(&global.policy)?;
-    let state = State::open(&global.state_dir)?;
+    let state = State::open(&global.state_dir, &global.policy)?;
     let connectors = context::connectors(&policy, state.keys.fingerprint_key())?;
     let request = full_request(&policy, &args.rotate, rules, &state)?;
     let (_, plan, hygiene) =

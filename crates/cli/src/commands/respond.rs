@@ -53,7 +53,7 @@ pub async fn run(global: &GlobalArgs, args: &RespondArgs) -> Result<u8> {
     let clock = Arc::new(SystemClock);
     let started_at = clock.now();
     let policy = Arc::new(context::load_policy(&global.policy)?);
-    let state = State::open(&global.state_dir)?;
+    let state = State::open(&global.state_dir, &global.policy)?;
     let key = state.keys.fingerprint_key().clone();
 
     // The whole report is read before any connection opens, so a malformed one changes

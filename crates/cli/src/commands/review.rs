@@ -140,7 +140,7 @@ pub async fn import(global: &GlobalArgs, args: &ReviewImportArgs) -> Result<u8> 
     let decisions = import_decisions(&bytes, &origin, &policy)
         .map_err(|error| anyhow!("invalid campaign: {error}; nothing was changed"))?;
 
-    let state = State::open(&global.state_dir)?;
+    let state = State::open(&global.state_dir, &global.policy)?;
     let _lock = state.lock()?;
     let store = Arc::new(SqliteStore::open(&state.database())?);
     let mut new = 0;
@@ -313,7 +313,7 @@ pub async fn import(global: &GlobalArgs, args: &ReviewImportArgs) -> Result<u8> 
 /// Runs `enact review status`: every stored decision, whether its removal is verified, and the
 /// time from the decision to the proof. Exits 0 when none is pending, 2 otherwise.
 pub fn status(global: &GlobalArgs, args: &ReviewStatusArgs) -> Result<u8> {
-    let state = State::open(&global.state_dir)?;
+    let state = State::open(&global.state_dir, &global.policy)?;
     let store = SqliteStore::open(&state.database())?;
     let recorded = recorded_actions(&state.dir)?;
     let statuses: Vec<DecisionStatus> = store

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// Runs `enact status`.
 pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
     let policy = context::load_policy(&global.policy)?;
-    let state = State::open(&global.state_dir)?;
+    let state = State::open(&global.state_dir, &global.policy)?;
     let connectors = context::connectors(&policy, state.keys.fingerprint_key())?;
     let (observation, plan) =
         plan::observe_and_plan(&policy, &connectors, state.keys.fingerprint_key()).await?;
